@@ -1,0 +1,3 @@
+//! Contract suites: the behaviour every implementation of a port must have.
+
+pub mod store;

@@ -1,0 +1,43 @@
+//! An identity directory in memory.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use async_trait::async_trait;
+use misakey_box::domain::Identity;
+use misakey_box::error::StoreError;
+use misakey_box::ports::IdentityDirectory;
+use uuid::Uuid;
+
+/// Identities held in a map. For tests and development.
+#[derive(Debug, Default)]
+pub struct InMemoryIdentityDirectory {
+    identities: RwLock<HashMap<Uuid, Identity>>,
+}
+
+impl InMemoryIdentityDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an identity.
+    pub fn insert(&self, identity: Identity) {
+        self.identities
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(identity.id, identity);
+    }
+}
+
+#[async_trait]
+impl IdentityDirectory for InMemoryIdentityDirectory {
+    async fn identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError> {
+        Ok(self
+            .identities
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned())
+    }
+}

@@ -1,0 +1,131 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::IdentityView;
+
+/// The kind of a box event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EventType {
+    /// First event of every box: `{"public_key", "title", "state": "open"}`.
+    #[serde(rename = "create")]
+    Create,
+    /// Change of who may join: `{"value": "public" | "limited"}`.
+    #[serde(rename = "state.access_mode")]
+    StateAccessMode,
+}
+
+impl EventType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::StateAccessMode => "state.access_mode",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "create" => Some(Self::Create),
+            "state.access_mode" => Some(Self::StateAccessMode),
+            _ => None,
+        }
+    }
+}
+
+/// Who may join a box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AccessMode {
+    /// Anyone holding the invitation link.
+    Public,
+    /// Only listed identities.
+    Limited,
+}
+
+/// One event of a box, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Event id.
+    pub id: Uuid,
+    /// The box it belongs to.
+    pub box_id: Uuid,
+    /// Its kind.
+    pub kind: EventType,
+    /// Kind-specific content.
+    pub content: serde_json::Value,
+    /// The identity that caused it.
+    pub sender_id: Uuid,
+    /// Server time of the event.
+    pub created_at: DateTime<Utc>,
+    /// The event this one refers to, if any.
+    pub referrer_id: Option<Uuid>,
+}
+
+impl Event {
+    /// The event as shown in a box view (`last_event`).
+    pub fn box_view(&self, sender: IdentityView) -> BoxEventView {
+        BoxEventView {
+            id: self.id,
+            kind: self.kind,
+            content: self.content.clone(),
+            server_event_created_at: self.created_at,
+            sender,
+        }
+    }
+
+    /// The event as pushed in an `event.new` update.
+    pub fn new_event_view(&self, sender: IdentityView, owner_org_id: Uuid) -> NewEventView {
+        NewEventView {
+            id: self.id,
+            kind: self.kind,
+            box_id: self.box_id,
+            owner_org_id,
+            content: self.content.clone(),
+            server_event_created_at: self.created_at,
+            sender,
+            referrer_id: self.referrer_id,
+        }
+    }
+}
+
+/// An event inside a box view (`last_event`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxEventView {
+    /// Event id.
+    pub id: Uuid,
+    /// Its kind.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// Kind-specific content.
+    pub content: serde_json::Value,
+    /// Server time of the event.
+    pub server_event_created_at: DateTime<Utc>,
+    /// Who caused it.
+    pub sender: IdentityView,
+}
+
+/// The `object` of an `event.new` update: the event view plus its box and the box's owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEventView {
+    /// Event id.
+    pub id: Uuid,
+    /// Its kind.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The box it belongs to.
+    pub box_id: Uuid,
+    /// The organisation owning the box.
+    pub owner_org_id: Uuid,
+    /// Kind-specific content.
+    pub content: serde_json::Value,
+    /// Server time of the event.
+    pub server_event_created_at: DateTime<Utc>,
+    /// Who caused it.
+    pub sender: IdentityView,
+    /// The event this one refers to, if any.
+    pub referrer_id: Option<Uuid>,
+}

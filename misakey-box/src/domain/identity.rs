@@ -1,0 +1,79 @@
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An identity as the identity directory knows it: profile, account and public keys.
+///
+/// Its JSON form is the `identities` entry of the fixtures file (DESIGN.md section 7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Identity id.
+    pub id: Uuid,
+    /// Name shown to other users.
+    pub display_name: String,
+    /// Avatar address, if any.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// The identifier the identity signs in with (an email address...).
+    pub identifier_value: String,
+    /// The kind of identifier (`email`...).
+    pub identifier_kind: String,
+    /// The account the identity belongs to; an identity without account cannot be contacted.
+    #[serde(default)]
+    pub account_id: Option<Uuid>,
+    /// Identified public key.
+    #[serde(default)]
+    pub pubkey: Option<String>,
+    /// Non-identified public key: the key invitations are encrypted for.
+    #[serde(default)]
+    pub non_identified_pubkey: Option<String>,
+    /// AES-RSA variant of [`Identity::pubkey`].
+    #[serde(default)]
+    pub pubkey_aes_rsa: Option<String>,
+    /// AES-RSA variant of [`Identity::non_identified_pubkey`].
+    #[serde(default)]
+    pub non_identified_pubkey_aes_rsa: Option<String>,
+}
+
+impl Identity {
+    /// The public profile shown as a box creator or an event sender.
+    pub fn view(&self) -> IdentityView {
+        IdentityView {
+            id: self.id,
+            display_name: self.display_name.clone(),
+            avatar_url: self.avatar_url.clone(),
+            identifier_value: self.identifier_value.clone(),
+            identifier_kind: self.identifier_kind.clone(),
+        }
+    }
+
+    /// Whether the identity has any key an invitation can be encrypted for.
+    pub fn has_invitation_key(&self) -> bool {
+        self.non_identified_pubkey.is_some() || self.non_identified_pubkey_aes_rsa.is_some()
+    }
+
+    /// Whether `public_key` is one of the identity's non-identified public keys.
+    pub fn is_invitation_key(&self, public_key: &str) -> bool {
+        [
+            &self.non_identified_pubkey,
+            &self.non_identified_pubkey_aes_rsa,
+        ]
+        .into_iter()
+        .any(|key| key.as_deref() == Some(public_key))
+    }
+}
+
+/// Public profile of an identity: `creator` of a box, `sender` of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityView {
+    /// Identity id.
+    pub id: Uuid,
+    /// Name shown to other users.
+    pub display_name: String,
+    /// Avatar address, if any.
+    pub avatar_url: Option<String>,
+    /// Identifier value.
+    pub identifier_value: String,
+    /// Identifier kind.
+    pub identifier_kind: String,
+}

@@ -1,0 +1,25 @@
+//! Domain types, with the exact JSON shapes of DESIGN.md sections 5 and 6.
+
+mod box_view;
+mod crypto_action;
+mod event;
+mod identity;
+mod key_share;
+mod notification;
+mod realtime;
+
+pub use box_view::BoxView;
+pub use crypto_action::{CryptoAction, CryptoActionType};
+pub use event::{AccessMode, BoxEventView, Event, EventType, NewEventView};
+pub use identity::{Identity, IdentityView};
+pub use key_share::KeyShare;
+pub use notification::{Notification, NotificationType, NotificationView};
+pub use realtime::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// Truncates a timestamp to microseconds, the finest precision PostgreSQL and SQLite keep, so
+/// that what a store reads back equals what the use case wrote and returned.
+pub fn to_storage_precision(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}

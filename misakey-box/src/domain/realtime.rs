@@ -1,0 +1,152 @@
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The `type` of a realtime update. Adding one is adding a variant and its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum UpdateType {
+    /// A new event in a box the identity belongs to; object: [`super::NewEventView`].
+    #[serde(rename = "event.new")]
+    EventNew,
+    /// A new notification; object: [`super::NotificationView`].
+    #[serde(rename = "notification")]
+    Notification,
+    /// An identity acknowledged a box on one of its sockets; object: [`AckObject`].
+    #[serde(rename = "ack")]
+    Ack,
+    /// A box was deleted.
+    #[serde(rename = "box.delete")]
+    BoxDelete,
+    /// The identity's settings for a box changed.
+    #[serde(rename = "box.settings")]
+    BoxSettings,
+    /// A file was saved to the identity's vault.
+    #[serde(rename = "file.saved")]
+    FileSaved,
+}
+
+impl UpdateType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EventNew => "event.new",
+            Self::Notification => "notification",
+            Self::Ack => "ack",
+            Self::BoxDelete => "box.delete",
+            Self::BoxSettings => "box.settings",
+            Self::FileSaved => "file.saved",
+        }
+    }
+}
+
+/// One update for one identity: `{"type": ..., "object": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealtimeUpdate {
+    /// What happened.
+    #[serde(rename = "type")]
+    pub kind: UpdateType,
+    /// The object it happened to.
+    pub object: serde_json::Value,
+}
+
+impl RealtimeUpdate {
+    /// An update whose object is any serialisable view.
+    pub fn new(kind: UpdateType, object: impl Serialize) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            kind,
+            object: serde_json::to_value(object)?,
+        })
+    }
+
+    /// Serialises the update once, into the frame every socket of the recipient is sent.
+    pub fn to_frame(&self) -> Frame {
+        // Serialising a `Value` with string keys cannot fail.
+        let text = serde_json::to_string(self).unwrap_or_default();
+        Frame(Arc::from(text))
+    }
+}
+
+/// An update addressed to one identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressedUpdate {
+    /// The identity whose sockets receive it.
+    pub recipient: Uuid,
+    /// The update.
+    pub update: RealtimeUpdate,
+}
+
+/// A serialised update, cheap to clone: the text frame sent to a socket.
+///
+/// It is serialised once per publish and shared by every subscriber.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Frame(Arc<str>);
+
+impl Frame {
+    /// Wraps a frame received from a broker.
+    pub fn from_text(text: impl Into<Arc<str>>) -> Self {
+        Self(text.into())
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// Parses the frame back into JSON (for tests and logs).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Frame").field(&&*self.0).finish()
+    }
+}
+
+/// The object of an `ack`: the identity acknowledging, and the box it has read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckObject {
+    /// The identity acknowledging; must be the socket's identity.
+    pub sender_id: Uuid,
+    /// The box whose unread count is reset.
+    pub box_id: Uuid,
+}
+
+/// A message a client sends on its socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "object")]
+#[non_exhaustive]
+pub enum ClientMessage {
+    /// The client has read a box: reset its unread count, tell the identity's other sockets.
+    #[serde(rename = "ack")]
+    Ack(AckObject),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn frame_is_the_update_json() {
+        let update = RealtimeUpdate::new(UpdateType::Notification, json!({"id": 1})).unwrap();
+        assert_eq!(
+            update.to_frame().to_json(),
+            json!({"type": "notification", "object": {"id": 1}})
+        );
+    }
+
+    #[test]
+    fn ack_message_round_trips() {
+        let text = r#"{"type":"ack","object":{"sender_id":"8b7d0a7c-7c5c-4a53-9a4a-0f1f6f2b6a11","box_id":"0e3f5a3c-3a7f-4c0c-9d6e-6b1a2f1f4e22"}}"#;
+        let message: ClientMessage = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! The ports: traits the outside world implements so that the use cases can run.
+//!
+//! Services hold ports as `Arc<dyn Port>`, so every port is an `#[async_trait]` object-safe
+//! trait with `Debug + Send + Sync + 'static` supertraits.
+
+mod box_store;
+mod clock;
+mod identity_directory;
+mod notification_bus;
+mod token_introspection;
+
+pub use box_store::{BoxStore, ContactRecord};
+pub use clock::{Clock, IdGenerator, RandomIds, SystemClock};
+pub use identity_directory::IdentityDirectory;
+pub use notification_bus::{NotificationBus, Subscription, SubscriptionError};
+pub use token_introspection::{TokenInfo, TokenIntrospector};

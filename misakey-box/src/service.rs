@@ -1,0 +1,134 @@
+//! [`BoxService`]: the ports and settings the use cases run with.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::ports::{
+    BoxStore, Clock, IdGenerator, IdentityDirectory, NotificationBus, RandomIds, SystemClock,
+    TokenIntrospector,
+};
+use crate::validation::{DefaultKeySharePolicy, KeySharePolicy};
+
+/// ACR required by both endpoints unless configured otherwise.
+pub const DEFAULT_REQUIRED_ACR: u8 = 1;
+
+/// The adapters chosen for each port.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// Token introspection.
+    pub tokens: Arc<dyn TokenIntrospector>,
+    /// Identity directory.
+    pub identities: Arc<dyn IdentityDirectory>,
+    /// Box store.
+    pub store: Arc<dyn BoxStore>,
+    /// Notification bus.
+    pub bus: Arc<dyn NotificationBus>,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Id generator.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Ports {
+    /// The four adapters that need a choice, with the system clock and random UUIDv4 ids.
+    pub fn new(
+        tokens: Arc<dyn TokenIntrospector>,
+        identities: Arc<dyn IdentityDirectory>,
+        store: Arc<dyn BoxStore>,
+        bus: Arc<dyn NotificationBus>,
+    ) -> Self {
+        Self {
+            tokens,
+            identities,
+            store,
+            bus,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+        }
+    }
+
+    /// Replaces the clock (tests use a fixed one).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the id generator (tests use sequential ids).
+    #[must_use]
+    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+}
+
+/// Deployment settings of the use cases.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The organisation that owns the boxes this server creates (`owner_org_id`).
+    pub owner_org_id: Uuid,
+    /// Lowest ACR accepted on both endpoints.
+    pub required_acr: u8,
+    /// How key material of contact requests is checked.
+    pub key_share_policy: Arc<dyn KeySharePolicy>,
+}
+
+impl Config {
+    /// Settings with [`DEFAULT_REQUIRED_ACR`] and the [`DefaultKeySharePolicy`].
+    pub fn new(owner_org_id: Uuid) -> Self {
+        Self {
+            owner_org_id,
+            required_acr: DEFAULT_REQUIRED_ACR,
+            key_share_policy: Arc::new(DefaultKeySharePolicy),
+        }
+    }
+
+    /// Changes the lowest accepted ACR.
+    #[must_use]
+    pub fn with_required_acr(mut self, acr: u8) -> Self {
+        self.required_acr = acr;
+        self
+    }
+
+    /// Changes the key-share policy (for example to [`crate::validation::NaclKeySharePolicy`]).
+    #[must_use]
+    pub fn with_key_share_policy(mut self, policy: Arc<dyn KeySharePolicy>) -> Self {
+        self.key_share_policy = policy;
+        self
+    }
+}
+
+/// The entry point of the core: ports plus settings, cheap to clone and share between
+/// request handlers. The use cases are its methods:
+/// [`authorize`](BoxService::authorize), [`contact`](BoxService::contact) and
+/// [`socket_session`](BoxService::socket_session).
+#[derive(Debug, Clone)]
+pub struct BoxService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    ports: Ports,
+    config: Config,
+}
+
+impl BoxService {
+    /// A service running the use cases on `ports` with `config`.
+    pub fn new(ports: Ports, config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner { ports, config }),
+        }
+    }
+
+    /// The adapters in use.
+    pub fn ports(&self) -> &Ports {
+        &self.inner.ports
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+}

@@ -1,0 +1,11 @@
+//! Validation of what clients send, returning every field failure at once.
+
+mod base64_shape;
+mod contact_request;
+mod key_share_policy;
+
+pub use base64_shape::{decode_standard_or_url_safe, decode_unpadded_url_safe};
+pub use contact_request::{ContactRequest, parse_uuid};
+pub use key_share_policy::{
+    AES_RSA_KEY_PREFIX, DefaultKeySharePolicy, KeyMaterial, KeySharePolicy, NaclKeySharePolicy,
+};
