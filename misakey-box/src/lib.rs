@@ -22,8 +22,53 @@
 //! status with [`ErrorCode`] and to a body with [`Error::body`]. Realtime updates are published
 //! by the use cases only after the store has committed.
 //!
-//! The `misakey-box-testkit` crate has in-memory adapters for every port and an end-to-end
-//! example of the contact use case in its crate documentation.
+//! The `misakey-box-testkit` crate has in-memory adapters for every port; they run the example
+//! below.
+//!
+//! ## The contact use case, end to end
+//!
+//! ```
+//! use futures::StreamExt as _;
+//! use misakey_box::ports::BoxStore as _;
+//! use misakey_box_testkit::{SequentialIds, TestBed};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let bed = TestBed::new();
+//! // Bob keeps a socket open: subscribe to his updates.
+//! let mut bob_updates = bed.service.ports().bus.subscribe(bed.bob.id).await.unwrap();
+//!
+//! // Alice contacts Bob.
+//! let alice = bed.alice_caller().await;
+//! let body = bed.request_to_bob().title("Alice & Bob").build();
+//! let created = bed.service.contact(&alice, &body).await.unwrap();
+//! assert_eq!(created.title, "Alice & Bob");
+//! assert_eq!(created.creator, bed.alice.view());
+//!
+//! // Bob is notified of his invitation, after the store committed it.
+//! let notification = bob_updates.next().await.unwrap().unwrap().to_json();
+//! assert_eq!(
+//!     notification,
+//!     json!({
+//!         "type": "notification",
+//!         "object": {
+//!             "id": SequentialIds::nth(5),
+//!             "type": "box.auto_invite",
+//!             "details": {
+//!                 "box_id": created.id,
+//!                 "box_title": "Alice & Bob",
+//!                 "owner_org_id": bed.service.config().owner_org_id,
+//!                 "cryptoaction_id": SequentialIds::nth(4),
+//!             },
+//!             "created_at": "2020-06-12T13:38:32.142857Z",
+//!             "acknowledged_at": null,
+//!         }
+//!     })
+//! );
+//! assert_eq!(bed.store.notifications(bed.bob.id).await.unwrap().len(), 1);
+//! # }
+//! ```
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
