@@ -31,6 +31,8 @@
 pub mod builders;
 mod clock;
 pub mod contract;
+#[cfg(feature = "sea-orm")]
+pub mod database;
 mod identities;
 mod recording_bus;
 mod store;

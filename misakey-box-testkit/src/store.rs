@@ -136,5 +136,5 @@ impl BoxStore for InMemoryBoxStore {
 
 #[cfg(test)]
 mod contract {
-    crate::store_contract_tests!(async { super::InMemoryBoxStore::new() });
+    crate::store_contract_tests!(async { Some(Box::new(super::InMemoryBoxStore::new())) });
 }

@@ -75,8 +75,11 @@
 pub mod bus;
 pub mod domain;
 pub mod error;
+pub mod fixtures;
 pub mod ports;
 mod service;
+#[cfg(feature = "sea-orm")]
+pub mod storage;
 pub mod use_cases;
 pub mod validation;
 

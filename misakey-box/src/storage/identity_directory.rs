@@ -1,0 +1,37 @@
+use async_trait::async_trait;
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use super::entities::identity;
+use super::{SeaOrmStorage, store_error};
+use crate::domain::Identity;
+use crate::error::StoreError;
+use crate::ports::IdentityDirectory;
+
+impl From<identity::Model> for Identity {
+    fn from(row: identity::Model) -> Self {
+        Self {
+            id: row.id,
+            display_name: row.display_name,
+            avatar_url: row.avatar_url,
+            identifier_value: row.identifier_value,
+            identifier_kind: row.identifier_kind,
+            account_id: row.account_id,
+            pubkey: row.pubkey,
+            non_identified_pubkey: row.non_identified_pubkey,
+            pubkey_aes_rsa: row.pubkey_aes_rsa,
+            non_identified_pubkey_aes_rsa: row.non_identified_pubkey_aes_rsa,
+        }
+    }
+}
+
+#[async_trait]
+impl IdentityDirectory for SeaOrmStorage {
+    async fn identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError> {
+        let row = identity::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(Identity::from))
+    }
+}

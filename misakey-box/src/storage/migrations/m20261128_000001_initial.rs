@@ -1,0 +1,331 @@
+//! The tables of identities, tokens, boxes and what hangs off them.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub(super) struct Migration;
+
+#[derive(DeriveIden)]
+enum Identities {
+    Table,
+    Id,
+    DisplayName,
+    AvatarUrl,
+    IdentifierValue,
+    IdentifierKind,
+    AccountId,
+    Pubkey,
+    NonIdentifiedPubkey,
+    PubkeyAesRsa,
+    NonIdentifiedPubkeyAesRsa,
+}
+
+#[derive(DeriveIden)]
+enum AccessTokens {
+    Table,
+    Token,
+    IdentityId,
+    Acr,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum BoxEvents {
+    Table,
+    Seq,
+    Id,
+    BoxId,
+    Type,
+    Content,
+    SenderId,
+    CreatedAt,
+    ReferrerId,
+}
+
+#[derive(DeriveIden)]
+enum BoxKeyShares {
+    Table,
+    OtherShareHash,
+    MisakeyShare,
+    EncryptedInvitationKeyShare,
+    BoxId,
+    CreatorId,
+}
+
+#[derive(DeriveIden)]
+enum CryptoActions {
+    Table,
+    Id,
+    AccountId,
+    SenderIdentityId,
+    Type,
+    BoxId,
+    EncryptionPublicKey,
+    Encrypted,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum IdentityNotifications {
+    Table,
+    Id,
+    IdentityId,
+    Type,
+    Details,
+    CreatedAt,
+    AcknowledgedAt,
+}
+
+#[derive(DeriveIden)]
+enum BoxUnreadCounts {
+    Table,
+    IdentityId,
+    BoxId,
+    Count,
+}
+
+fn index(name: &str, table: impl IntoIden, columns: &[DynIden]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table).if_not_exists();
+    for column in columns {
+        index.col(column.clone());
+    }
+    index
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Identities::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(Identities::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Identities::DisplayName).text().not_null())
+                    .col(ColumnDef::new(Identities::AvatarUrl).text())
+                    .col(
+                        ColumnDef::new(Identities::IdentifierValue)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Identities::IdentifierKind).text().not_null())
+                    .col(ColumnDef::new(Identities::AccountId).uuid())
+                    .col(ColumnDef::new(Identities::Pubkey).text())
+                    .col(ColumnDef::new(Identities::NonIdentifiedPubkey).text())
+                    .col(ColumnDef::new(Identities::PubkeyAesRsa).text())
+                    .col(ColumnDef::new(Identities::NonIdentifiedPubkeyAesRsa).text())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AccessTokens::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(AccessTokens::Token)
+                            .text()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(AccessTokens::IdentityId).uuid().not_null())
+                    .col(ColumnDef::new(AccessTokens::Acr).small_integer().not_null())
+                    .col(ColumnDef::new(AccessTokens::ExpiresAt).timestamp_with_time_zone())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(BoxEvents::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(BoxEvents::Seq)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(BoxEvents::Id).uuid().not_null().unique_key())
+                    .col(ColumnDef::new(BoxEvents::BoxId).uuid().not_null())
+                    .col(ColumnDef::new(BoxEvents::Type).text().not_null())
+                    .col(ColumnDef::new(BoxEvents::Content).text().not_null())
+                    .col(ColumnDef::new(BoxEvents::SenderId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(BoxEvents::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(BoxEvents::ReferrerId).uuid())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "box_events_box_id",
+                BoxEvents::Table,
+                &[BoxEvents::BoxId.into_iden(), BoxEvents::Seq.into_iden()],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(BoxKeyShares::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(BoxKeyShares::OtherShareHash)
+                            .text()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(BoxKeyShares::MisakeyShare).text().not_null())
+                    .col(
+                        ColumnDef::new(BoxKeyShares::EncryptedInvitationKeyShare)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(BoxKeyShares::BoxId).uuid().not_null())
+                    .col(ColumnDef::new(BoxKeyShares::CreatorId).uuid().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(CryptoActions::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(CryptoActions::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(CryptoActions::AccountId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(CryptoActions::SenderIdentityId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(CryptoActions::Type).text().not_null())
+                    .col(ColumnDef::new(CryptoActions::BoxId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(CryptoActions::EncryptionPublicKey)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(CryptoActions::Encrypted).text().not_null())
+                    .col(
+                        ColumnDef::new(CryptoActions::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "crypto_actions_account_id",
+                CryptoActions::Table,
+                &[
+                    CryptoActions::AccountId.into_iden(),
+                    CryptoActions::CreatedAt.into_iden(),
+                ],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdentityNotifications::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(IdentityNotifications::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IdentityNotifications::IdentityId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdentityNotifications::Type)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdentityNotifications::Details)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdentityNotifications::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdentityNotifications::AcknowledgedAt)
+                            .timestamp_with_time_zone(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "identity_notifications_identity_id",
+                IdentityNotifications::Table,
+                &[
+                    IdentityNotifications::IdentityId.into_iden(),
+                    IdentityNotifications::CreatedAt.into_iden(),
+                ],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(BoxUnreadCounts::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(BoxUnreadCounts::IdentityId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(BoxUnreadCounts::BoxId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(BoxUnreadCounts::Count)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(BoxUnreadCounts::IdentityId)
+                            .col(BoxUnreadCounts::BoxId),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            BoxUnreadCounts::Table.into_iden(),
+            IdentityNotifications::Table.into_iden(),
+            CryptoActions::Table.into_iden(),
+            BoxKeyShares::Table.into_iden(),
+            BoxEvents::Table.into_iden(),
+            AccessTokens::Table.into_iden(),
+            Identities::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

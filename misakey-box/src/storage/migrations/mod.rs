@@ -1,0 +1,17 @@
+//! Schema migrations, as code. They run at start ([`super::SeaOrmStorage::connect`]); applied
+//! ones are recorded in `seaql_migrations`, so running them again does nothing.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial;
+
+/// The migrations of the box tables, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,154 @@
+//! Storage on SQLite or PostgreSQL through sea-orm (feature `sea-orm`).
+//!
+//! [`SeaOrmStorage`] implements three ports at once: [`BoxStore`](crate::ports::BoxStore),
+//! [`IdentityDirectory`](crate::ports::IdentityDirectory) and
+//! [`TokenIntrospector`](crate::ports::TokenIntrospector). Connecting runs the migrations.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), misakey_box::error::StoreError> {
+//! use misakey_box::storage::SeaOrmStorage;
+//!
+//! let storage = SeaOrmStorage::connect("sqlite://misakey-box.db").await?;
+//! // or: SeaOrmStorage::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+//! storage.ping().await?;
+//! # Ok(()) }
+//! ```
+
+mod box_store;
+pub mod entities;
+mod fixtures;
+mod identity_directory;
+pub mod migrations;
+mod token_introspection;
+
+use std::time::Duration;
+
+pub use sea_orm;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait as _;
+
+use crate::error::StoreError;
+
+/// How long a SQLite writer waits for another to finish before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The box tables on one SQLite or PostgreSQL database. Cheap to clone: clones share the pool.
+#[derive(Debug, Clone)]
+pub struct SeaOrmStorage {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmStorage {
+    /// Connects to `url` (`sqlite://path.db`, `sqlite::memory:`, `postgres://...`), creating a
+    /// SQLite file if missing, and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(ConnectOptions::new(url)).await
+    }
+
+    /// [`connect`](Self::connect) with pool settings of your own (size, timeouts, PostgreSQL
+    /// `search_path`...). SQLite connections always get write-ahead logging, `synchronous =
+    /// NORMAL` and a busy timeout, so that concurrent writers queue instead of failing.
+    pub async fn connect_with(mut options: ConnectOptions) -> Result<Self, StoreError> {
+        let in_memory =
+            options.get_url().contains(":memory:") || options.get_url().contains("mode=memory");
+        if in_memory {
+            // Every connection to `:memory:` is a database of its own: keep exactly one.
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        options
+            .sqlx_logging_level(tracing::log::LevelFilter::Debug)
+            .map_sqlx_sqlite_opts(move |sqlite| {
+                let sqlite = sqlite
+                    .create_if_missing(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true);
+                if in_memory {
+                    sqlite
+                } else {
+                    sqlite
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                }
+            });
+        let db = Database::connect(options).await.map_err(store_error)?;
+        let storage = Self { db };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    /// Applies the migrations not applied yet. On PostgreSQL they run in one transaction under
+    /// an advisory lock keyed by the schema, so that instances starting together against one
+    /// database take turns instead of racing (and a failed migration leaves nothing behind).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(hashtext('misakey-box migrations ' || current_schema()))")
+                .await
+                .map_err(store_error)?;
+        }
+        migrations::Migrator::up(&txn, None)
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(store_error)
+    }
+
+    /// The sea-orm connection, to query the same tables (see [`entities`]).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(store_error)
+    }
+}
+
+/// Sorts a database error into "cannot reach the database" and "anything else".
+pub(crate) fn store_error(error: DbErr) -> StoreError {
+    let unreachable = match &error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(cause)) | DbErr::Query(RuntimeErr::SqlxError(cause)) => {
+            is_connection_failure(cause)
+        }
+        _ => false,
+    };
+    if unreachable {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+fn is_connection_failure(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match error {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        // PostgreSQL class 08 (connection exception) and 57P0x (server shutting down).
+        Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
+}
+
+/// A stored value the domain cannot read (a type name this version does not know...).
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Backend(what.into().into())
+}

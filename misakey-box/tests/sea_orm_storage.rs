@@ -1,0 +1,413 @@
+//! The sea-orm storage on SQLite (always) and PostgreSQL (when `MISAKEY_BOX_TEST_DATABASE_URL`
+//! is set; always in CI): the store contract, the contact use case end to end, atomicity,
+//! concurrency, restart, fixtures, migrations and connection failures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use misakey_box::error::StoreError;
+use misakey_box::fixtures::{FixtureToken, Fixtures};
+use misakey_box::ports::{BoxStore, IdentityDirectory as _, TokenIntrospector as _};
+use misakey_box::storage::SeaOrmStorage;
+use misakey_box::storage::entities::{
+    access_token, box_event, box_key_share, box_unread_count, crypto_action, identity,
+    identity_notification,
+};
+use misakey_box::storage::sea_orm::{ConnectOptions, EntityTrait, PaginatorTrait as _};
+use misakey_box::{BoxService, Caller, Config, Credentials, Ports};
+use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, alice, bob};
+use misakey_box_testkit::contract::store::sample_contact;
+use misakey_box_testkit::database::TestDatabase;
+use misakey_box_testkit::{
+    ALICE_TOKEN, BOB_TOKEN, FixedClock, RecordingBus, SequentialIds, TEST_OWNER_ORG_ID, TestBed,
+    default_instant,
+};
+use serde_json::{Value, json};
+
+mod sqlite_contract {
+    misakey_box_testkit::store_contract_tests!(async {
+        Some(misakey_box_testkit::database::TestDatabase::sqlite().await)
+    });
+}
+
+mod postgres_contract {
+    misakey_box_testkit::store_contract_tests!(
+        misakey_box_testkit::database::TestDatabase::postgres()
+    );
+}
+
+/// Runs each named check on a fresh SQLite file and on a fresh PostgreSQL schema.
+macro_rules! on_both_databases {
+    ($($check:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check(&misakey_box_testkit::database::TestDatabase::sqlite().await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    if let Some(db) = misakey_box_testkit::database::TestDatabase::postgres().await {
+                        super::$check(&db).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+on_both_databases!(
+    contact_answers_and_publishes_like_the_in_memory_reference,
+    a_contact_whose_last_write_fails_leaves_every_table_as_it_was,
+    concurrent_contacts_sharing_a_share_hash_have_one_winner,
+    everything_is_read_back_after_a_restart,
+    fixtures_load_twice_harmlessly_and_update_in_place,
+    tokens_are_introspected_from_the_table,
+    migrations_are_idempotent,
+    a_closed_pool_is_service_unavailable,
+);
+
+fn fixtures() -> Fixtures {
+    let token = |token: &str, identity_id| FixtureToken {
+        token: token.to_owned(),
+        identity_id,
+        acr: 2,
+        expires_at: None,
+    };
+    Fixtures {
+        identities: vec![alice(), bob()],
+        tokens: vec![token(ALICE_TOKEN, ALICE_ID), token(BOB_TOKEN, BOB_ID)],
+    }
+}
+
+/// The service the reference server builds: storage for every storage port, a bus, and a fixed
+/// clock and sequential ids so that results compare with the in-memory reference.
+async fn service_on(storage: &SeaOrmStorage) -> (BoxService, Arc<RecordingBus>) {
+    storage.load_fixtures(&fixtures()).await.unwrap();
+    let bus = Arc::new(RecordingBus::new());
+    let storage = Arc::new(storage.clone());
+    let ports = Ports::new(storage.clone(), storage.clone(), storage, bus.clone())
+        .with_clock(Arc::new(FixedClock::default()))
+        .with_ids(Arc::new(SequentialIds::new()));
+    (BoxService::new(ports, Config::new(TEST_OWNER_ORG_ID)), bus)
+}
+
+async fn alice_caller(service: &BoxService) -> Caller {
+    let credentials = Credentials {
+        access_token: Some(ALICE_TOKEN),
+        token_type: Some("bearer"),
+    };
+    service
+        .authorize(credentials, &ALICE_ID.to_string())
+        .await
+        .unwrap()
+}
+
+/// Row counts of every table, to check that a failure left them as they were.
+async fn row_counts(storage: &SeaOrmStorage) -> Vec<u64> {
+    let db = storage.connection();
+    vec![
+        identity::Entity::find().count(db).await.unwrap(),
+        access_token::Entity::find().count(db).await.unwrap(),
+        box_event::Entity::find().count(db).await.unwrap(),
+        box_key_share::Entity::find().count(db).await.unwrap(),
+        crypto_action::Entity::find().count(db).await.unwrap(),
+        identity_notification::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+        box_unread_count::Entity::find().count(db).await.unwrap(),
+    ]
+}
+
+async fn contact_answers_and_publishes_like_the_in_memory_reference(db: &TestDatabase) {
+    let (service, bus) = service_on(db).await;
+    let reference = TestBed::new();
+    let body = reference.request_to_bob().title("Café ☕").build();
+
+    let stored = service
+        .contact(&alice_caller(&service).await, &body)
+        .await
+        .unwrap();
+    let expected = reference
+        .service
+        .contact(&reference.alice_caller().await, &body)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&stored).unwrap(),
+        serde_json::to_value(&expected).unwrap()
+    );
+    assert_eq!(bus.published(), reference.bus.published());
+
+    let box_id = stored.id;
+    assert_eq!(
+        db.box_events(box_id).await.unwrap(),
+        reference.store.box_events(box_id).await.unwrap()
+    );
+    assert_eq!(
+        db.notifications(BOB_ID).await.unwrap(),
+        reference.store.notifications(BOB_ID).await.unwrap()
+    );
+    let bob_account = bob().account_id.unwrap();
+    assert_eq!(
+        db.crypto_actions(bob_account).await.unwrap(),
+        reference.store.crypto_actions(bob_account).await.unwrap()
+    );
+}
+
+async fn a_contact_whose_last_write_fails_leaves_every_table_as_it_was(db: &TestDatabase) {
+    let first = sample_contact(1, "Zmlyc3Q");
+    db.save_contact(&first).await.unwrap();
+    let before = row_counts(db).await;
+
+    // The notification is written last; reusing an existing notification id makes it fail
+    // after the key share, the events and the crypto action were written in the transaction.
+    let mut second = sample_contact(2, "c2Vjb25k");
+    second.notification.id = first.notification.id;
+    let error = db.save_contact(&second).await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+
+    assert_eq!(row_counts(db).await, before);
+    assert_eq!(db.key_share("c2Vjb25k").await.unwrap(), None);
+    assert_eq!(
+        db.box_events(second.key_share.box_id).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        db.crypto_actions(second.crypto_action.account_id)
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
+async fn concurrent_contacts_sharing_a_share_hash_have_one_winner(db: &TestDatabase) {
+    let (service, bus) = service_on(db).await;
+    let caller = alice_caller(&service).await;
+    let body = TestBed::new()
+        .request_to_bob()
+        .other_share_hash("c2hhcmVk")
+        .build();
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let (service, body) = (service.clone(), body.clone());
+            tokio::spawn(async move {
+                service
+                    .contact(&caller, &body)
+                    .await
+                    .map_err(|error| error.to_json())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for attempt in attempts {
+        results.push(attempt.await.unwrap());
+    }
+
+    let winners: Vec<_> = results
+        .iter()
+        .filter_map(|result| result.as_ref().ok())
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let conflict = json!({
+        "code": "conflict", "origin": "body", "desc": "a key share with this other_share_hash already exists",
+        "details": {"key_share.other_share_hash": "conflict"}
+    });
+    let losers: Vec<&Value> = results
+        .iter()
+        .filter_map(|result| result.as_ref().err())
+        .collect();
+    assert_eq!(losers, vec![&conflict; 49]);
+    // Only the winner's box exists and was announced.
+    assert_eq!(
+        box_event::Entity::find()
+            .count(db.connection())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(db.notifications(BOB_ID).await.unwrap().len(), 1);
+    assert_eq!(bus.updates_for(BOB_ID).len(), 1);
+    assert_eq!(bus.updates_for(ALICE_ID).len(), 2);
+}
+
+async fn everything_is_read_back_after_a_restart(db: &TestDatabase) {
+    let (service, _bus) = service_on(db).await;
+    let created = service
+        .contact(
+            &alice_caller(&service).await,
+            &TestBed::new().request_to_bob().build(),
+        )
+        .await
+        .unwrap();
+    db.increment_unread_count(BOB_ID, created.id).await.unwrap();
+    let events = db.box_events(created.id).await.unwrap();
+    let notifications = db.notifications(BOB_ID).await.unwrap();
+    let key_share = box_key_share::Entity::find()
+        .one(db.connection())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(service);
+    db.connection().clone().close().await.unwrap();
+
+    let reopened = db.reopen().await;
+    assert_eq!(reopened.box_events(created.id).await.unwrap(), events);
+    let read_back = reopened
+        .key_share(&key_share.other_share_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read_back.box_id, read_back.misakey_share),
+        (created.id, key_share.misakey_share)
+    );
+    assert_eq!(reopened.notifications(BOB_ID).await.unwrap(), notifications);
+    assert_eq!(reopened.unread_count(BOB_ID, created.id).await.unwrap(), 1);
+    assert_eq!(reopened.identity(ALICE_ID).await.unwrap(), Some(alice()));
+    assert_eq!(
+        reopened
+            .introspect(BOB_TOKEN)
+            .await
+            .unwrap()
+            .map(|t| t.identity_id),
+        Some(BOB_ID)
+    );
+}
+
+async fn fixtures_load_twice_harmlessly_and_update_in_place(db: &TestDatabase) {
+    db.load_fixtures(&fixtures()).await.unwrap();
+    db.load_fixtures(&fixtures()).await.unwrap();
+    assert_eq!(row_counts(db).await[..2], [2, 2]);
+
+    let mut renamed = fixtures();
+    renamed.identities[0].display_name = "Alice Liddell".to_owned();
+    renamed.identities[0].avatar_url = Some("https://example.com/alice.png".to_owned());
+    renamed.tokens[0].acr = 1;
+    db.load_fixtures(&renamed).await.unwrap();
+    assert_eq!(
+        db.identity(ALICE_ID).await.unwrap(),
+        Some(renamed.identities[0].clone())
+    );
+    assert_eq!(
+        db.introspect(ALICE_TOKEN).await.unwrap().map(|t| t.acr),
+        Some(1)
+    );
+    assert_eq!(row_counts(db).await[..2], [2, 2]);
+}
+
+async fn tokens_are_introspected_from_the_table(db: &TestDatabase) {
+    let expires_at = default_instant() + TimeDelta::seconds(60);
+    let mut with_expiry = fixtures();
+    with_expiry.tokens.push(FixtureToken {
+        token: "expiring".to_owned(),
+        identity_id: BOB_ID,
+        acr: 3,
+        expires_at: Some(expires_at),
+    });
+    db.load_fixtures(&with_expiry).await.unwrap();
+
+    let info = db.introspect("expiring").await.unwrap().unwrap();
+    assert_eq!(
+        (info.identity_id, info.account_id, info.acr, info.expires_at),
+        (BOB_ID, bob().account_id, 3, Some(expires_at))
+    );
+    assert_eq!(db.introspect("unknown").await.unwrap(), None);
+    assert_eq!(db.identity(uuid::Uuid::nil()).await.unwrap(), None);
+
+    // Expiry is enforced by the use case against its clock.
+    let (service, _bus) = service_on(db).await;
+    let credentials = Credentials {
+        access_token: Some("expiring"),
+        token_type: Some("bearer"),
+    };
+    assert!(
+        service
+            .authorize(credentials, &BOB_ID.to_string())
+            .await
+            .is_ok()
+    );
+    let clock = Arc::new(FixedClock::new(expires_at));
+    let storage = Arc::new((**db).clone());
+    let later = BoxService::new(
+        Ports::new(
+            storage.clone(),
+            storage.clone(),
+            storage,
+            Arc::new(RecordingBus::new()),
+        )
+        .with_clock(clock),
+        Config::new(TEST_OWNER_ORG_ID),
+    );
+    assert_eq!(
+        later
+            .authorize(credentials, &BOB_ID.to_string())
+            .await
+            .unwrap_err()
+            .details()
+            .get("accesstoken")
+            .map(String::as_str),
+        Some("invalid")
+    );
+}
+
+async fn migrations_are_idempotent(db: &TestDatabase) {
+    db.migrate().await.unwrap();
+    db.migrate().await.unwrap();
+    // Instances starting at the same moment against one database do not break each other.
+    let starts = futures::future::join_all((0..4).map(|_| db.try_reopen())).await;
+    for start in starts {
+        start.unwrap();
+    }
+    db.save_contact(&sample_contact(1, "YWZ0ZXI"))
+        .await
+        .unwrap();
+}
+
+async fn a_closed_pool_is_service_unavailable(db: &TestDatabase) {
+    let (service, bus) = service_on(db).await;
+    let caller = alice_caller(&service).await;
+    db.connection().clone().close().await.unwrap();
+
+    let error = service
+        .contact(&caller, &TestBed::new().request_to_bob().build())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_json(),
+        json!({
+            "code": "service_unavailable", "origin": "not_defined",
+            "desc": "a dependency of the server is unavailable, retry later", "details": {}
+        })
+    );
+    assert_eq!(bus.published(), vec![]);
+    assert!(matches!(db.ping().await, Err(StoreError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_not_a_crash() {
+    // Port 1 on loopback: nothing listens there.
+    let mut options = ConnectOptions::new("postgres://postgres@127.0.0.1:1/test");
+    options
+        .connect_timeout(Duration::from_secs(2))
+        .acquire_timeout(Duration::from_secs(2));
+    let error = SeaOrmStorage::connect_with(options).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_database_works_on_one_connection() {
+    let storage = SeaOrmStorage::connect("sqlite::memory:").await.unwrap();
+    let record = sample_contact(1, "bWVtb3J5");
+    storage.save_contact(&record).await.unwrap();
+    assert_eq!(
+        storage.box_events(record.key_share.box_id).await.unwrap(),
+        record.events
+    );
+}
