@@ -78,6 +78,7 @@ pub mod error;
 pub mod fixtures;
 pub mod ports;
 mod service;
+pub mod socket;
 #[cfg(feature = "sea-orm")]
 pub mod storage;
 pub mod use_cases;

@@ -1,0 +1,94 @@
+use std::future::Future;
+
+use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+
+use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
+use crate::SocketSession;
+use crate::ports::{Subscription, SubscriptionError};
+
+/// Runs one socket until it ends: sends the identity's updates, handles what the client sends,
+/// pings, and closes on idle, oversized frames, slow reading, bus failure or `shutdown`.
+pub async fn run_socket<I, O>(
+    session: SocketSession,
+    mut subscription: Subscription,
+    mut incoming: I,
+    mut outgoing: O,
+    settings: SocketSettings,
+    shutdown: impl Future<Output = ()>,
+) -> SocketEnd
+where
+    I: Stream<Item = ClientFrame> + Unpin,
+    O: Sink<ServerFrame> + Unpin,
+{
+    let start = Instant::now();
+    let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let idle = sleep_until(start + settings.idle_timeout);
+    tokio::pin!(idle, shutdown);
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break SocketEnd::Closed(CloseReason::GoingAway),
+            frame = incoming.next() => {
+                idle.as_mut().reset(Instant::now() + settings.idle_timeout);
+                match frame {
+                    None | Some(ClientFrame::Close) => return SocketEnd::ClientClosed,
+                    Some(ClientFrame::TooLarge) => break SocketEnd::Closed(CloseReason::TooLarge),
+                    Some(ClientFrame::Text(text)) if text.len() > settings.max_inbound_frame_bytes => {
+                        break SocketEnd::Closed(CloseReason::TooLarge);
+                    }
+                    Some(ClientFrame::Binary(len)) if len > settings.max_inbound_frame_bytes => {
+                        break SocketEnd::Closed(CloseReason::TooLarge);
+                    }
+                    Some(ClientFrame::Text(text)) => {
+                        session.handle_text(&text).await;
+                    }
+                    Some(ClientFrame::Binary(_)) => {
+                        tracing::debug!(identity = %session.identity_id(), "binary frame ignored");
+                    }
+                    Some(ClientFrame::Ping | ClientFrame::Pong) => {}
+                }
+            }
+            update = subscription.next() => match update {
+                Some(Ok(frame)) => {
+                    if !send(&mut outgoing, ServerFrame::Text(frame), &settings).await {
+                        return SocketEnd::SendFailed;
+                    }
+                }
+                Some(Err(SubscriptionError::Lagged)) => break SocketEnd::Closed(CloseReason::TooSlow),
+                Some(Err(error)) => {
+                    tracing::warn!(identity = %session.identity_id(), error = %error, "subscription broken");
+                    break SocketEnd::Closed(CloseReason::BusFailure);
+                }
+                None => break SocketEnd::Closed(CloseReason::BusFailure),
+            },
+            _ = pings.tick() => {
+                if !send(&mut outgoing, ServerFrame::Ping, &settings).await {
+                    return SocketEnd::SendFailed;
+                }
+            }
+            () = &mut idle => break SocketEnd::Closed(CloseReason::Idle),
+        }
+    };
+    if let SocketEnd::Closed(reason) = end {
+        if !send(&mut outgoing, ServerFrame::Close(reason), &settings).await {
+            return SocketEnd::SendFailed;
+        }
+        let _ = timeout(settings.send_timeout, outgoing.close()).await;
+    }
+    end
+}
+
+/// Sends one frame, giving up after the send timeout. `false` means the socket is unusable.
+async fn send<O: Sink<ServerFrame> + Unpin>(
+    outgoing: &mut O,
+    frame: ServerFrame,
+    settings: &SocketSettings,
+) -> bool {
+    matches!(
+        timeout(settings.send_timeout, outgoing.send(frame)).await,
+        Ok(Ok(()))
+    )
+}

@@ -1,0 +1,123 @@
+//! The life of one realtime socket, independent of any WebSocket library.
+//!
+//! A frontend authorises the handshake, subscribes the caller
+//! ([`SocketSession::subscribe`](crate::SocketSession::subscribe), before answering 101 so that
+//! nothing published after the handshake is missed), then hands [`run_socket`] a stream of
+//! [`ClientFrame`]s and a sink of [`ServerFrame`]s translated from its library's message types.
+//! Heartbeats, idle and size limits, slow consumers, bus failures and shutdown are all decided
+//! here, the same way for every frontend.
+
+mod driver;
+
+use std::time::Duration;
+
+pub use driver::run_socket;
+
+use crate::domain::Frame;
+
+/// Limits and timers of a socket (DESIGN.md section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketSettings {
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// A socket from which nothing (not even a pong) arrives for this long is closed.
+    pub idle_timeout: Duration,
+    /// Larger inbound frames close the socket with 1009.
+    pub max_inbound_frame_bytes: usize,
+    /// A send that the client does not take within this time ends the socket: a client that
+    /// stopped reading cannot hold server memory or delay anyone.
+    pub send_timeout: Duration,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(45),
+            idle_timeout: Duration::from_secs(120),
+            max_inbound_frame_bytes: 8 * 1024,
+            send_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A frame received from the client, as the driver needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientFrame {
+    /// A text message.
+    Text(String),
+    /// A binary message (ignored), with its length.
+    Binary(usize),
+    /// A ping (the WebSocket library answers it); counts as activity.
+    Ping,
+    /// A pong; counts as activity.
+    Pong,
+    /// The client closes the socket.
+    Close,
+    /// The library refused a message over its size limit.
+    TooLarge,
+}
+
+/// A frame for the frontend to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// An update, as a text message.
+    Text(Frame),
+    /// A heartbeat ping (empty payload).
+    Ping,
+    /// A close frame with its code and reason; the driver ends right after it.
+    Close(CloseReason),
+}
+
+/// Why the server closes a socket; each maps to a WebSocket close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Nothing heard from the client within the idle timeout (1000).
+    Idle,
+    /// The server is shutting down (1001).
+    GoingAway,
+    /// An inbound frame exceeded the size limit (1009).
+    TooLarge,
+    /// The notification bus failed; the client should reconnect (1011).
+    BusFailure,
+    /// The client did not read its updates fast enough (1013).
+    TooSlow,
+}
+
+impl CloseReason {
+    /// The WebSocket close code.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Idle => 1000,
+            Self::GoingAway => 1001,
+            Self::TooLarge => 1009,
+            Self::BusFailure => 1011,
+            Self::TooSlow => 1013,
+        }
+    }
+
+    /// The close reason text.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Idle => "idle timeout",
+            Self::GoingAway => "server shutting down",
+            Self::TooLarge => "frame too large",
+            Self::BusFailure => "notification bus failure, reconnect",
+            Self::TooSlow => "client too slow, reconnect",
+        }
+    }
+}
+
+/// How a socket ended, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketEnd {
+    /// The client closed it or went away.
+    ClientClosed,
+    /// The server closed it with this reason.
+    Closed(CloseReason),
+    /// A send failed or timed out: the connection is dropped without a close frame.
+    SendFailed,
+}

@@ -1,0 +1,256 @@
+//! The socket driver over channels: no network, and tokio's paused clock for the timers.
+
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{SinkExt as _, StreamExt as _};
+use misakey_box::bus::InProcessBus;
+use misakey_box::domain::Frame;
+use misakey_box::ports::{NotificationBus as _, Subscription, SubscriptionError};
+use misakey_box::socket::{
+    ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings, run_socket,
+};
+use misakey_box_testkit::TestBed;
+use misakey_box_testkit::builders::ALICE_ID;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+const SETTINGS: SocketSettings = SocketSettings {
+    ping_interval: Duration::from_secs(45),
+    idle_timeout: Duration::from_secs(120),
+    max_inbound_frame_bytes: 8 * 1024,
+    send_timeout: Duration::from_secs(10),
+};
+
+/// A socket under test: what the client sends, what it receives, and how it ended.
+struct Harness {
+    client: mpsc::Sender<ClientFrame>,
+    server: mpsc::Receiver<ServerFrame>,
+    shutdown: Option<oneshot::Sender<()>>,
+    end: tokio::task::JoinHandle<SocketEnd>,
+}
+
+async fn start(bed: &TestBed, subscription: Subscription, outgoing_capacity: usize) -> Harness {
+    let session = bed.service.socket_session(&bed.alice_caller().await);
+    let (client, incoming) = mpsc::channel(16);
+    let (outgoing, server) = mpsc::channel(outgoing_capacity);
+    let (shutdown, shutdown_signal) = oneshot::channel::<()>();
+    let end = tokio::spawn(run_socket(
+        session,
+        subscription,
+        incoming,
+        outgoing,
+        SETTINGS,
+        async {
+            let _ = shutdown_signal.await;
+        },
+    ));
+    Harness {
+        client,
+        server,
+        shutdown: Some(shutdown),
+        end,
+    }
+}
+
+async fn start_subscribed(bed: &TestBed) -> Harness {
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    start(bed, subscription, 16).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_are_sent_as_text_and_acks_are_handled() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    let update = Frame::from_text(r#"{"type":"notification","object":{}}"#);
+    bed.service
+        .ports()
+        .bus
+        .publish(ALICE_ID, &update)
+        .await
+        .unwrap();
+    assert_eq!(socket.server.next().await, Some(ServerFrame::Text(update)));
+
+    let box_id = uuid::Uuid::from_u128(7);
+    let ack = json!({"type": "ack", "object": {"sender_id": ALICE_ID, "box_id": box_id}});
+    socket
+        .client
+        .send(ClientFrame::Text(ack.to_string()))
+        .await
+        .unwrap();
+    match socket.server.next().await {
+        Some(ServerFrame::Text(frame)) => assert_eq!(frame.to_json(), ack),
+        other => panic!("expected the ack echo, got {other:?}"),
+    }
+
+    socket.client.send(ClientFrame::Close).await.unwrap();
+    assert_eq!(socket.end.await.unwrap(), SocketEnd::ClientClosed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_keep_coming_and_a_silent_client_is_closed_after_the_idle_timeout() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(socket.server.next().await, Some(ServerFrame::Ping));
+    assert_eq!(started.elapsed(), Duration::from_secs(45));
+    assert_eq!(socket.server.next().await, Some(ServerFrame::Ping));
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::Idle))
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(120));
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::Idle)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_client_frame_postpones_the_idle_close() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    let started = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    socket.client.send(ClientFrame::Pong).await.unwrap();
+    let mut frames = Vec::new();
+    while let Some(frame) = socket.server.next().await {
+        frames.push(frame);
+    }
+    // Pings at 45, 90, 135 and 180 s; the pong at 100 s moved the idle close from 120 to 220 s.
+    let ping = ServerFrame::Ping;
+    assert_eq!(
+        frames,
+        vec![
+            ping.clone(),
+            ping.clone(),
+            ping.clone(),
+            ping,
+            ServerFrame::Close(CloseReason::Idle)
+        ]
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(220));
+}
+
+#[tokio::test(start_paused = true)]
+async fn oversized_frames_close_with_1009() {
+    for frame in [
+        ClientFrame::Text("x".repeat(8 * 1024 + 1)),
+        ClientFrame::Binary(8 * 1024 + 1),
+        ClientFrame::TooLarge,
+    ] {
+        let bed = TestBed::new();
+        let mut socket = start_subscribed(&bed).await;
+        socket.client.send(frame.clone()).await.unwrap();
+        assert_eq!(
+            socket.server.next().await,
+            Some(ServerFrame::Close(CloseReason::TooLarge)),
+            "{frame:?}"
+        );
+        assert_eq!(CloseReason::TooLarge.code(), 1009);
+        assert_eq!(
+            socket.end.await.unwrap(),
+            SocketEnd::Closed(CloseReason::TooLarge)
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_at_the_limit_is_accepted() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    socket
+        .client
+        .send(ClientFrame::Text(" ".repeat(8 * 1024)))
+        .await
+        .unwrap();
+    socket
+        .client
+        .send(ClientFrame::Binary(8 * 1024))
+        .await
+        .unwrap();
+    socket.client.send(ClientFrame::Close).await.unwrap();
+    assert_eq!(socket.end.await.unwrap(), SocketEnd::ClientClosed);
+    assert_eq!(socket.server.next().await, None, "nothing sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_with_1001() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    socket.shutdown.take().unwrap().send(()).unwrap();
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::GoingAway))
+    );
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::GoingAway)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_subscription_closes_with_1011() {
+    let bed = TestBed::new();
+    let broken: Subscription =
+        futures::stream::iter([Err(SubscriptionError::Broken("connection reset".into()))]).boxed();
+    let mut socket = start(&bed, broken, 16).await;
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::BusFailure))
+    );
+    assert_eq!(CloseReason::BusFailure.code(), 1011);
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::BusFailure)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_falls_behind_is_closed_with_1013() {
+    let bed = TestBed::new();
+    let bus = InProcessBus::with_queue_capacity(2);
+    let subscription = bus.subscribe(ALICE_ID).await.unwrap();
+    // The client reads nothing and its outgoing buffer holds one frame: the bus queue fills.
+    let mut socket = start(&bed, subscription, 0).await;
+    for n in 0..10 {
+        bus.publish(ALICE_ID, &Frame::from_text(format!("{{\"n\":{n}}}")))
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+    }
+    // Reading now: what was queued, then the close.
+    let mut frames = Vec::new();
+    while let Some(frame) = socket.server.next().await {
+        frames.push(frame);
+    }
+    assert_eq!(
+        frames.last(),
+        Some(&ServerFrame::Close(CloseReason::TooSlow)),
+        "{frames:?}"
+    );
+    assert_eq!(CloseReason::TooSlow.code(), 1013);
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::TooSlow)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
+    let bed = TestBed::new();
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let socket = start(&bed, subscription, 0).await;
+    for n in 0..3 {
+        bed.service
+            .ports()
+            .bus
+            .publish(ALICE_ID, &Frame::from_text(format!("{{\"n\":{n}}}")))
+            .await
+            .unwrap();
+    }
+    let started = tokio::time::Instant::now();
+    assert_eq!(socket.end.await.unwrap(), SocketEnd::SendFailed);
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    drop(socket.server);
+}
