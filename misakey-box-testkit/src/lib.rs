@@ -30,6 +30,8 @@
 
 pub mod builders;
 mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod contract;
 #[cfg(feature = "sea-orm")]
 pub mod database;

@@ -132,6 +132,10 @@ impl BoxStore for InMemoryBoxStore {
         self.state()?.unread_counts.remove(&(identity_id, box_id));
         Ok(())
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.state().map(drop)
+    }
 }
 
 #[cfg(test)]

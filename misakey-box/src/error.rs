@@ -50,6 +50,21 @@ impl ErrorCode {
             Self::ServiceUnavailable => "service_unavailable",
         }
     }
+
+    /// The HTTP status the code is named after, for HTTP frontends (the one mapping every
+    /// frontend shares, so that poem, axum or any other answer alike).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::RequestEntityTooLarge => 413,
+            Self::Internal => 500,
+            Self::ServiceUnavailable => 503,
+        }
+    }
 }
 
 impl fmt::Display for ErrorCode {

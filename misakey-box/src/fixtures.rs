@@ -5,14 +5,14 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::Identity;
 
 /// A token entry of the fixtures file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixtureToken {
     /// The opaque access token.
@@ -28,7 +28,8 @@ pub struct FixtureToken {
 
 /// The content of a fixtures file, checked: no duplicate identity or token, every token
 /// belongs to an identity of the file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serialises to the file format.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Fixtures {
     /// Identities, in file order.
     pub identities: Vec<Identity>,

@@ -83,6 +83,7 @@ pub mod socket;
 pub mod storage;
 pub mod use_cases;
 pub mod validation;
+pub mod web;
 
 pub use error::{Detail, Error, ErrorCode, Origin};
 pub use service::{BoxService, Config, DEFAULT_REQUIRED_ACR, Ports};

@@ -131,4 +131,11 @@ impl BoxService {
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
+
+    /// Whether the store and the bus answer: what a health check reports.
+    pub async fn health(&self) -> Result<(), crate::Error> {
+        self.ports().store.ping().await?;
+        self.ports().bus.ping().await?;
+        Ok(())
+    }
 }

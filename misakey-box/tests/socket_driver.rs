@@ -115,7 +115,11 @@ async fn any_client_frame_postpones_the_idle_close() {
     socket.client.send(ClientFrame::Pong).await.unwrap();
     let mut frames = Vec::new();
     while let Some(frame) = socket.server.next().await {
+        let closing = matches!(frame, ServerFrame::Close(_));
         frames.push(frame);
+        if closing {
+            break;
+        }
     }
     // Pings at 45, 90, 135 and 180 s; the pong at 100 s moved the idle close from 120 to 220 s.
     let ping = ServerFrame::Ping;
@@ -253,4 +257,50 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
     assert_eq!(socket.end.await.unwrap(), SocketEnd::SendFailed);
     assert_eq!(started.elapsed(), Duration::from_secs(10));
     drop(socket.server);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_its_close_the_server_waits_for_the_clients_close_then_ends() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    socket
+        .client
+        .send(ClientFrame::Text("x".repeat(9000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::TooLarge))
+    );
+    let closed_at = tokio::time::Instant::now();
+    // A pong still in flight is read and ignored; the client's close ends the handshake.
+    socket.client.send(ClientFrame::Pong).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    socket.client.send(ClientFrame::Close).await.unwrap();
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::TooLarge)
+    );
+    assert_eq!(
+        closed_at.elapsed(),
+        Duration::from_secs(2),
+        "ended on the client's close, not the timeout"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_answers_the_close_is_dropped_after_the_send_timeout() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    socket.shutdown.take().unwrap().send(()).unwrap();
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::GoingAway))
+    );
+    let closed_at = tokio::time::Instant::now();
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::GoingAway)
+    );
+    assert_eq!(closed_at.elapsed(), SETTINGS.send_timeout);
 }

@@ -54,4 +54,9 @@ pub trait BoxStore: Debug + Send + Sync + 'static {
 
     /// Sets the identity's unread count for the box back to zero (the `ack` of a socket).
     async fn reset_unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<(), StoreError>;
+
+    /// Checks that the store answers (health checks). Stores in memory always do.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

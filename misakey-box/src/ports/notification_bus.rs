@@ -32,4 +32,9 @@ pub trait NotificationBus: Debug + Send + Sync + 'static {
 
     /// Starts receiving the frames published for `identity_id` from now on.
     async fn subscribe(&self, identity_id: Uuid) -> Result<Subscription, BusError>;
+
+    /// Checks that the broker answers (health checks). In-process buses always do.
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }

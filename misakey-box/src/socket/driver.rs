@@ -76,6 +76,17 @@ where
         if !send(&mut outgoing, ServerFrame::Close(reason), &settings).await {
             return SocketEnd::SendFailed;
         }
+        // Closing handshake (RFC 6455, 7.1.1): wait for the client's close before dropping the
+        // connection, or a client still writing (a pong) gets a reset that destroys the close
+        // frame it has not read yet. Bounded by the send timeout.
+        let _ = timeout(settings.send_timeout, async {
+            while let Some(frame) = incoming.next().await {
+                if frame == ClientFrame::Close {
+                    break;
+                }
+            }
+        })
+        .await;
         let _ = timeout(settings.send_timeout, outgoing.close()).await;
     }
     end

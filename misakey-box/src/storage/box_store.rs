@@ -252,4 +252,8 @@ impl BoxStore for SeaOrmStorage {
             .map_err(store_error)?;
         Ok(())
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        SeaOrmStorage::ping(self).await
+    }
 }

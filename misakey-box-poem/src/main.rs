@@ -1,0 +1,143 @@
+//! `misakey-box-server`: the reference server. Flags have `MISAKEY_BOX_*` environment fallbacks;
+//! `--help` lists them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use misakey_box::socket::SocketSettings;
+use misakey_box_poem::HttpSettings;
+use misakey_box_poem::server::{self, DEFAULT_DATABASE_URL, DEFAULT_OWNER_ORG_ID, ServerConfig};
+use uuid::Uuid;
+
+/// The misakey-box reference server: contact and realtime endpoints over HTTP and WebSocket.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port; the real one is printed).
+    #[arg(long, env = "MISAKEY_BOX_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB.
+    #[arg(long, env = "MISAKEY_BOX_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Fixtures file (identities and tokens) to load at start.
+    #[arg(long, env = "MISAKEY_BOX_FIXTURES")]
+    fixtures: Option<PathBuf>,
+    /// Origins allowed to open WebSockets, comma-separated (clients without Origin always may).
+    #[arg(long, env = "MISAKEY_BOX_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Owner organisation id of created boxes.
+    #[arg(long, env = "MISAKEY_BOX_OWNER_ORG_ID", default_value_t = DEFAULT_OWNER_ORG_ID)]
+    owner_org_id: Uuid,
+    /// Lowest accepted ACR of access tokens.
+    #[arg(long, env = "MISAKEY_BOX_REQUIRED_ACR", default_value_t = misakey_box::DEFAULT_REQUIRED_ACR)]
+    required_acr: u8,
+    /// Seconds between server pings on sockets.
+    #[arg(long, env = "MISAKEY_BOX_PING_INTERVAL", default_value_t = 45.0)]
+    ping_interval: f64,
+    /// Seconds of client silence after which a socket is closed.
+    #[arg(long, env = "MISAKEY_BOX_IDLE_TIMEOUT", default_value_t = 120.0)]
+    idle_timeout: f64,
+    /// Largest inbound socket frame, in bytes (larger ones close the socket with 1009).
+    #[arg(long, env = "MISAKEY_BOX_MAX_FRAME_BYTES", default_value_t = 8192)]
+    max_frame_bytes: usize,
+    /// Mark the CSRF cookie Secure (when served over HTTPS).
+    #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Load two demo identities with tokens and print how to try the server.
+    #[arg(long)]
+    demo: bool,
+}
+
+impl Cli {
+    fn config(self) -> Result<ServerConfig, String> {
+        let seconds = |name: &str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(format!("--{name} must be a positive number of seconds"))
+        };
+        Ok(ServerConfig {
+            database_url: self.database_url,
+            fixtures: self.fixtures,
+            demo: self.demo,
+            owner_org_id: self.owner_org_id,
+            required_acr: self.required_acr,
+            http: HttpSettings {
+                allowed_origins: self
+                    .allowed_origins
+                    .into_iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+                socket: SocketSettings {
+                    ping_interval: seconds("ping-interval", self.ping_interval)?,
+                    idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+                    max_inbound_frame_bytes: self.max_frame_bytes,
+                    ..SocketSettings::default()
+                },
+                secure_cookies: self.secure_cookies,
+                ..HttpSettings::default()
+            },
+        })
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let listen = cli.listen;
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("owner org id: {}", config.owner_org_id);
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {listen}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server::run(listener, config, termination()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

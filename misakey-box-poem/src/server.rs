@@ -1,0 +1,167 @@
+//! The reference server: storage from a URL, fixtures, the routes, graceful shutdown.
+//!
+//! [`run`] is what `misakey-box-server` calls after parsing its flags and binding; tests call
+//! [`serve`] with a listener on port 0 and a service of their own.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use misakey_box::bus::InProcessBus;
+use misakey_box::error::StoreError;
+use misakey_box::fixtures::{Fixtures, FixturesError};
+use misakey_box::storage::SeaOrmStorage;
+use misakey_box::{BoxService, Config, Ports};
+use poem::Server;
+use poem::listener::TcpAcceptor;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::{HttpSettings, Shutdown, demo, routes};
+
+/// The embedded default: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://misakey-box.db";
+
+/// The owner organisation of boxes when none is configured.
+pub const DEFAULT_OWNER_ORG_ID: Uuid = Uuid::from_u128(0x0e9a5e1f_0000_4000_8000_000000000001);
+
+/// How long in-flight requests may take to finish once shutdown starts.
+const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server runs with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// A fixtures file to load at start.
+    pub fixtures: Option<PathBuf>,
+    /// Load the demo identities and tokens, and print how to try the server.
+    pub demo: bool,
+    /// The owner organisation of created boxes.
+    pub owner_org_id: Uuid,
+    /// Lowest ACR accepted.
+    pub required_acr: u8,
+    /// HTTP and socket settings.
+    pub http: HttpSettings,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            fixtures: None,
+            demo: false,
+            owner_org_id: DEFAULT_OWNER_ORG_ID,
+            required_acr: misakey_box::DEFAULT_REQUIRED_ACR,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Storage(#[from] StoreError),
+    /// The fixtures file was refused.
+    #[error(transparent)]
+    Fixtures(#[from] FixturesError),
+    /// Listening failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens and migrates the database, loads fixtures, prints `listening on http://ADDR`, and
+/// serves until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let storage = SeaOrmStorage::connect(&config.database_url).await?;
+    if let Some(path) = &config.fixtures {
+        storage.load_fixtures(&Fixtures::from_file(path)?).await?;
+    }
+    if config.demo {
+        storage.load_fixtures(&demo::fixtures()).await?;
+    }
+    let storage = Arc::new(storage);
+    let ports = Ports::new(
+        storage.clone(),
+        storage.clone(),
+        storage,
+        Arc::new(InProcessBus::new()),
+    );
+    let service = BoxService::new(
+        ports,
+        Config::new(config.owner_org_id).with_required_acr(config.required_acr),
+    );
+
+    let address = listener.local_addr()?;
+    tracing::info!(owner_org_id = %config.owner_org_id, database = %redact(&config.database_url), "starting");
+    if config.demo {
+        println!("{}", demo::instructions(address));
+    }
+    println!("listening on http://{address}");
+    serve(listener, service, config.http, shutdown).await?;
+    Ok(())
+}
+
+/// Serves the routes of `service` on `listener` until `shutdown` resolves: then sockets close
+/// with 1001 and in-flight requests get [`GRACEFUL_SHUTDOWN_TIMEOUT`] to finish.
+pub async fn serve(
+    listener: TcpListener,
+    service: BoxService,
+    http: HttpSettings,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (switch, signal) = Shutdown::new();
+    let app = routes(service, http, signal);
+    let stopping = async {
+        shutdown.await;
+        tracing::info!("shutting down");
+        switch.trigger();
+    };
+    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(app, stopping, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
+        .await?;
+    if !switch.sockets_closed(GRACEFUL_SHUTDOWN_TIMEOUT).await {
+        tracing::warn!("some sockets did not finish closing in time");
+    }
+    Ok(())
+}
+
+/// The database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/boxes"),
+            "postgres://app:***@db:5432/boxes"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact("sqlite://misakey-box.db"), "sqlite://misakey-box.db");
+    }
+}

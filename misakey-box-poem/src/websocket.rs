@@ -1,0 +1,100 @@
+//! `GET /box-users/{id}/ws`: the handshake checks, then the core's socket driver over poem's
+//! WebSocket stream.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::{SinkExt as _, StreamExt as _};
+use misakey_box::socket::{ClientFrame, ServerFrame, SocketSettings, run_socket};
+use poem::web::websocket::{Message, WebSocket, WebSocketConfig};
+use poem::web::{Data, Path};
+use poem::{FromRequest as _, IntoResponse, Request, Response, handler};
+
+use crate::AppState;
+use crate::auth::{authorize, check_origin};
+use crate::error::ApiError;
+
+/// Authorises, checks the `Origin`, subscribes the caller (before answering 101, so that
+/// nothing published after the handshake is missed), then runs the socket.
+#[handler]
+pub(crate) async fn socket(
+    req: &Request,
+    Path(id): Path<String>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Result<Response, ApiError> {
+    let caller = authorize(state, req, &id).await?;
+    check_origin(req, &state.settings.allowed_origins)?;
+    let websocket = WebSocket::from_request_without_body(req)
+        .await
+        .map_err(|_| misakey_box::web::websocket_upgrade_required())?;
+    let session = state.service.socket_session(&caller);
+    let subscription = session.subscribe().await?;
+    let (settings, shutdown) = (state.settings.socket, state.shutdown.clone());
+    // poem wants a `Sync` callback; a subscription stream is only `Send`.
+    let subscription = Mutex::new(subscription);
+    let upgraded = websocket
+        .config(tungstenite_config(&settings))
+        .on_upgrade(move |stream| {
+            shutdown.clone().track(async move {
+                let subscription = subscription
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let (sink, stream) = stream.split();
+                let incoming = stream.map(|message| match message {
+                    Ok(message) => client_frame(message),
+                    // poem flattens tungstenite's errors into text; its capacity error is the only
+                    // one that is the client's oversized frame.
+                    Err(error) if error.to_string().starts_with("Space limit exceeded") => {
+                        ClientFrame::TooLarge
+                    }
+                    Err(_) => ClientFrame::Close,
+                });
+                let outgoing = sink.with(|frame| {
+                    futures::future::ready(Ok::<_, std::io::Error>(server_message(frame)))
+                });
+                let end = run_socket(
+                    session,
+                    subscription,
+                    incoming,
+                    Box::pin(outgoing),
+                    settings,
+                    shutdown.wait(),
+                )
+                .await;
+                tracing::debug!(?end, "socket ended");
+            })
+        });
+    Ok(upgraded.into_response())
+}
+
+/// Small buffers: most sockets are idle, and memory per socket is what limits a server.
+/// tungstenite's own message limit sits above ours so that the driver sees oversized frames
+/// and closes them with 1009 itself.
+fn tungstenite_config(settings: &SocketSettings) -> WebSocketConfig {
+    let limit = settings.max_inbound_frame_bytes;
+    WebSocketConfig::default()
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(limit.saturating_mul(8).max(64 * 1024)))
+        .max_frame_size(Some(limit.saturating_mul(8).max(64 * 1024)))
+}
+
+fn client_frame(message: Message) -> ClientFrame {
+    match message {
+        Message::Text(text) => ClientFrame::Text(text),
+        Message::Binary(bytes) => ClientFrame::Binary(bytes.len()),
+        Message::Ping(_) => ClientFrame::Ping,
+        Message::Pong(_) => ClientFrame::Pong,
+        Message::Close(_) => ClientFrame::Close,
+    }
+}
+
+fn server_message(frame: ServerFrame) -> Message {
+    match frame {
+        ServerFrame::Text(frame) => Message::Text(frame.text().to_owned()),
+        ServerFrame::Ping => Message::Ping(Vec::new()),
+        ServerFrame::Close(reason) => Message::close_with(reason.code(), reason.reason()),
+        // `ServerFrame` may grow; an unknown frame is a close rather than a silent drop.
+        _ => Message::close_with(1011u16, "unexpected frame"),
+    }
+}

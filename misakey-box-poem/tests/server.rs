@@ -1,0 +1,291 @@
+//! The reference server itself: the binary's start, health, shutdown and restart, and the
+//! routes that are not part of the wire contract (`/healthz`, `/openapi.json`).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use misakey_box::bus::InProcessBus;
+use misakey_box::{BoxService, Config, Ports};
+use misakey_box_poem::HttpSettings;
+use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
+use misakey_box_testkit::conformance::client::{
+    Auth, SocketClosed, get, open_socket, post_contact,
+};
+use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
+use misakey_box_testkit::database::TestDatabase;
+use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
+use serde_json::json;
+use uuid::Uuid;
+
+/// A temporary directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "misakey-box-server-test-{}",
+            Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The server binary, killed if the test fails before it stops.
+struct ServerProcess {
+    child: Child,
+    target: ConformanceTarget,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_server(dir: &Path, extra: &[&str]) -> Result<ServerProcess, String> {
+    let fixtures_file = dir.join("fixtures.json");
+    std::fs::write(&fixtures_file, serde_json::to_vec(&fixtures()).unwrap()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_misakey-box-server"))
+        .args(["--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(&fixtures_file)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.join("boxes.db").display()))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(address) = line.strip_prefix("listening on ") {
+            return Ok(ServerProcess {
+                child,
+                target: ConformanceTarget::new(address),
+            });
+        }
+        printed.push(line);
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    Err(format!(
+        "exited {status} before listening\nstdout: {}\nstderr: {stderr}",
+        printed.join("\n")
+    ))
+}
+
+fn send_sigterm(server: &ServerProcess) {
+    let pid = server.child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+}
+
+fn wait_for_exit(server: &mut ServerProcess) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_stops_cleanly_and_keeps_its_data() {
+    let dir = TempDir::new();
+    let mut server = spawn_server(&dir.0, &[]).unwrap();
+    assert_eq!(
+        get(&server.target, "/healthz").await,
+        (200, json!({"status": "ok"}))
+    );
+    let body = ContactRequestBuilder::new(&bob())
+        .other_share_hash("cGVyc2lzdGVk")
+        .build();
+    assert_eq!(
+        post_contact(&server.target, ALICE_TOKEN, ALICE_ID, &body)
+            .await
+            .0,
+        201
+    );
+
+    let mut socket = open_socket(
+        &server.target,
+        &BOB_ID.to_string(),
+        Auth::bearer(BOB_TOKEN),
+        None,
+    )
+    .await
+    .unwrap();
+    send_sigterm(&server);
+    assert_eq!(
+        socket.closed(Duration::from_secs(10)).await,
+        (SocketClosed::Code(1001), 0)
+    );
+
+    let status = wait_for_exit(&mut server);
+    assert!(status.success(), "exit status {status}");
+
+    // Restarted on the same file (fixtures loaded again, harmlessly): the key share is still there.
+    let server = spawn_server(&dir.0, &[]).unwrap();
+    let (status, error) = post_contact(&server.target, ALICE_TOKEN, ALICE_ID, &body).await;
+    assert_eq!(
+        (status, &error["details"]),
+        (409, &json!({"key_share.other_share_hash": "conflict"}))
+    );
+}
+
+#[test]
+fn the_demo_prints_how_to_try_it() {
+    let dir = TempDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_misakey-box-server"))
+        .args(["--listen", "127.0.0.1:0", "--demo", "--database-url"])
+        .arg(format!("sqlite://{}", dir.0.join("demo.db").display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let ready = line.starts_with("listening on http://127.0.0.1:");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let printed = lines.join("\n");
+    for expected in [
+        "owner org id: ",
+        "demo identities loaded: Alice",
+        "--example socket_listener",
+        "X-CSRF-Token: $CSRF",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "missing {expected:?} in:\n{printed}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_fixtures_file_stops_the_start_and_names_the_entry() {
+    let dir = TempDir::new();
+    let file = dir.0.join("broken.json");
+    std::fs::write(&file, r#"{"identities": [{"id": "nope"}], "tokens": []}"#).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_misakey-box-server"))
+        .args(["--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(&file)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.0.join("boxes.db").display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "invalid fixtures file {}: identities[0]: ",
+            file.display()
+        )),
+        "stderr: {stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));
+}
+
+#[test]
+fn invalid_flags_are_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_misakey-box-server"))
+        .args(["--idle-timeout", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--idle-timeout must be a positive number of seconds")
+    );
+}
+
+/// A server on `storage` in this process, for the checks that need to reach into it.
+async fn serve_in_process(storage: &TestDatabase) -> ConformanceTarget {
+    let storage = Arc::new((**storage).clone());
+    let ports = Ports::new(
+        storage.clone(),
+        storage.clone(),
+        storage,
+        Arc::new(InProcessBus::new()),
+    );
+    let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(misakey_box_poem::server::serve(
+        listener,
+        service,
+        HttpSettings::default(),
+        std::future::pending(),
+    ));
+    ConformanceTarget::new(format!("http://{address}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_503_when_the_database_is_gone() {
+    let database = TestDatabase::sqlite().await;
+    let target = serve_in_process(&database).await;
+    assert_eq!(
+        get(&target, "/healthz").await,
+        (200, json!({"status": "ok"}))
+    );
+    database.connection().clone().close().await.unwrap();
+    assert_eq!(
+        get(&target, "/healthz").await,
+        (
+            503,
+            json!({"code": "service_unavailable", "origin": "not_defined",
+                   "desc": "a dependency of the server is unavailable, retry later", "details": {}})
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_served_routes() {
+    let database = TestDatabase::sqlite().await;
+    let target = serve_in_process(&database).await;
+    let (status, document) = get(&target, "/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(document, misakey_box_poem::openapi::document());
+    let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        paths,
+        [
+            "/box-users/{id}/contact",
+            "/box-users/{id}/ws",
+            "/csrf",
+            "/healthz"
+        ]
+    );
+    // Every documented route answers something other than "no such route".
+    for path in ["/csrf", "/healthz"] {
+        assert_eq!(get(&target, path).await.0, 200, "{path}");
+    }
+    assert_eq!(
+        get(&target, &format!("/box-users/{ALICE_ID}/ws")).await.0,
+        401
+    );
+}

@@ -1,0 +1,901 @@
+//! The checks, one public function each; they panic with a message on the first difference.
+//! Responses are compared as whole JSON documents; ids and times chosen by the server are
+//! read from its answer and then checked everywhere else they appear.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::client::{
+    Auth, Csrf, SocketClosed, get, open_socket, open_socket_with_receive_buffer, post_contact,
+    post_contact_raw,
+};
+use super::{
+    ALLOWED_ORIGIN, CAROL_ID, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID, EXPIRED_TOKEN,
+    SocketSettings, WEAK_TOKEN, identity, short_timers,
+};
+use crate::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, SPEC_BOX_PUBLIC_KEY, bob};
+use crate::{ALICE_TOKEN, BOB_TOKEN};
+
+/// The socket settings a check needs from the server.
+pub fn settings_for(check: &str) -> SocketSettings {
+    match check {
+        "silent_socket_is_closed_after_the_idle_timeout"
+        | "a_socket_that_never_reads_is_closed_without_delaying_others" => short_timers(),
+        _ => SocketSettings::default(),
+    }
+}
+
+fn error(code: &str, origin: &str, desc: &str, details: Value) -> Value {
+    json!({"code": code, "origin": origin, "desc": desc, "details": details})
+}
+
+fn unauthorized(field: &str, detail: &str) -> Value {
+    error(
+        "unauthorized",
+        "cookies",
+        &format!("{field} cookie {detail}"),
+        json!({field: detail}),
+    )
+}
+
+fn acr_forbidden() -> Value {
+    error(
+        "forbidden",
+        "acr",
+        "an ACR of at least 1 is required",
+        json!({"acr": "forbidden", "required_acr": "1"}),
+    )
+}
+
+fn malformed_path() -> Value {
+    error(
+        "bad_request",
+        "path",
+        "the id in the path must be a UUID",
+        json!({"id": "malformed"}),
+    )
+}
+
+fn foreign_path() -> Value {
+    error(
+        "forbidden",
+        "not_defined",
+        "the id in the path is not the identity of the access token",
+        json!({}),
+    )
+}
+
+fn request_to_bob() -> Value {
+    ContactRequestBuilder::new(&bob()).build()
+}
+
+async fn contact_with(target: &ConformanceTarget, path_id: &str, auth: Auth<'_>) -> (u16, Value) {
+    post_contact_raw(
+        target,
+        path_id,
+        auth,
+        Csrf::Valid,
+        Some("application/json"),
+        request_to_bob().to_string().into_bytes(),
+    )
+    .await
+}
+
+async fn socket_refusal(
+    target: &ConformanceTarget,
+    path_id: &str,
+    auth: Auth<'_>,
+    origin: Option<&str>,
+) -> (u16, Value) {
+    match open_socket(target, path_id, auth, origin).await {
+        Ok(_) => panic!("the handshake to /box-users/{path_id}/ws should have been refused"),
+        Err(answer) => answer,
+    }
+}
+
+fn alice() -> String {
+    ALICE_ID.to_string()
+}
+
+/// No `accesstoken` cookie: 401 on both endpoints.
+pub async fn missing_access_token_is_401(target: &ConformanceTarget) {
+    let auth = Auth {
+        token: None,
+        token_type: Some("bearer"),
+    };
+    assert_eq!(
+        contact_with(target, &alice(), auth).await,
+        (401, unauthorized("accesstoken", "required"))
+    );
+    assert_eq!(
+        socket_refusal(target, &alice(), auth, None).await,
+        (401, unauthorized("accesstoken", "required"))
+    );
+}
+
+/// `tokentype` missing or not `bearer`: 401; `Bearer` in any case is fine.
+pub async fn wrong_token_type_is_401(target: &ConformanceTarget) {
+    for token_type in [None, Some("basic")] {
+        let auth = Auth {
+            token: Some(ALICE_TOKEN),
+            token_type,
+        };
+        assert_eq!(
+            contact_with(target, &alice(), auth).await,
+            (401, unauthorized("tokentype", "invalid")),
+            "{token_type:?}"
+        );
+        assert_eq!(
+            socket_refusal(target, &alice(), auth, None).await,
+            (401, unauthorized("tokentype", "invalid"))
+        );
+    }
+    let auth = Auth {
+        token: Some(ALICE_TOKEN),
+        token_type: Some("Bearer"),
+    };
+    assert_eq!(contact_with(target, &alice(), auth).await.0, 201);
+}
+
+/// Unknown and expired tokens: 401.
+pub async fn unknown_or_expired_token_is_401(target: &ConformanceTarget) {
+    for token in ["no-such-token", EXPIRED_TOKEN] {
+        let auth = Auth::bearer(token);
+        assert_eq!(
+            contact_with(target, &alice(), auth).await,
+            (401, unauthorized("accesstoken", "invalid")),
+            "{token}"
+        );
+        assert_eq!(
+            socket_refusal(target, &alice(), auth, None).await,
+            (401, unauthorized("accesstoken", "invalid"))
+        );
+    }
+}
+
+/// A token of ACR 0: 403 with the required ACR.
+pub async fn low_acr_is_403(target: &ConformanceTarget) {
+    assert_eq!(
+        contact_with(target, &alice(), Auth::bearer(WEAK_TOKEN)).await,
+        (403, acr_forbidden())
+    );
+    assert_eq!(
+        socket_refusal(target, &alice(), Auth::bearer(WEAK_TOKEN), None).await,
+        (403, acr_forbidden())
+    );
+}
+
+/// A path id that is not a UUID: 400.
+pub async fn malformed_path_id_is_400(target: &ConformanceTarget) {
+    for path_id in ["not-a-uuid", "a11ce0000000400080000000000000001"] {
+        assert_eq!(
+            contact_with(target, path_id, Auth::bearer(ALICE_TOKEN)).await,
+            (400, malformed_path()),
+            "{path_id}"
+        );
+        assert_eq!(
+            socket_refusal(target, path_id, Auth::bearer(ALICE_TOKEN), None).await,
+            (400, malformed_path())
+        );
+    }
+}
+
+/// Another identity's path: 403.
+pub async fn foreign_path_id_is_403(target: &ConformanceTarget) {
+    let bob = BOB_ID.to_string();
+    assert_eq!(
+        contact_with(target, &bob, Auth::bearer(ALICE_TOKEN)).await,
+        (403, foreign_path())
+    );
+    assert_eq!(
+        socket_refusal(target, &bob, Auth::bearer(ALICE_TOKEN), None).await,
+        (403, foreign_path())
+    );
+}
+
+/// Token, then ACR, then path shape, then identity, then CSRF, then body.
+pub async fn checks_run_in_the_documented_order(target: &ConformanceTarget) {
+    let garbage = b"{not json".to_vec();
+    let post = |path: String, auth, csrf| {
+        let garbage = garbage.clone();
+        async move {
+            post_contact_raw(target, &path, auth, csrf, Some("application/json"), garbage).await
+        }
+    };
+    let none = Auth {
+        token: None,
+        token_type: None,
+    };
+    assert_eq!(
+        post("bad".into(), none, Csrf::Missing).await,
+        (401, unauthorized("accesstoken", "required"))
+    );
+    assert_eq!(
+        post("bad".into(), Auth::bearer(WEAK_TOKEN), Csrf::Missing).await,
+        (403, acr_forbidden())
+    );
+    assert_eq!(
+        post("bad".into(), Auth::bearer(ALICE_TOKEN), Csrf::Missing).await,
+        (400, malformed_path())
+    );
+    assert_eq!(
+        post(BOB_ID.to_string(), Auth::bearer(ALICE_TOKEN), Csrf::Missing).await,
+        (403, foreign_path())
+    );
+    assert_eq!(
+        post(alice(), Auth::bearer(ALICE_TOKEN), Csrf::Missing)
+            .await
+            .1["origin"],
+        "headers"
+    );
+    assert_eq!(
+        post(alice(), Auth::bearer(ALICE_TOKEN), Csrf::Valid)
+            .await
+            .1["origin"],
+        "body"
+    );
+}
+
+/// `X-CSRF-Token` missing or not the cookie's value: 403; nothing is created.
+pub async fn csrf_token_is_required_and_must_match(target: &ConformanceTarget) {
+    let body = request_to_bob().to_string().into_bytes();
+    let auth = Auth::bearer(ALICE_TOKEN);
+    let missing = post_contact_raw(
+        target,
+        &alice(),
+        auth,
+        Csrf::Missing,
+        Some("application/json"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(
+        missing,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header required",
+                json!({"x-csrf-token": "required"})
+            )
+        )
+    );
+    let wrong = post_contact_raw(
+        target,
+        &alice(),
+        auth,
+        Csrf::Wrong,
+        Some("application/json"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(
+        wrong,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header invalid",
+                json!({"x-csrf-token": "invalid"})
+            )
+        )
+    );
+    // The same body with a valid token goes through: the refusals above created nothing.
+    assert_eq!(
+        post_contact_raw(
+            target,
+            &alice(),
+            auth,
+            Csrf::Valid,
+            Some("application/json"),
+            body
+        )
+        .await
+        .0,
+        201
+    );
+}
+
+/// Each invalid field is named; all failures come at once.
+pub async fn invalid_fields_are_400_with_every_detail(target: &ConformanceTarget) {
+    let invalid = |details| error("bad_request", "body", "invalid contact request", details);
+    let cases = [
+        (
+            ContactRequestBuilder::new(&bob()).remove("contacted_identity_id"),
+            json!({"contacted_identity_id": "required"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).set("contacted_identity_id", "nope"),
+            json!({"contacted_identity_id": "malformed"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).set("contacted_identity_id", alice()),
+            json!({"contacted_identity_id": "invalid"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).title(&"t".repeat(51)),
+            json!({"box.title": "invalid"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).remove("box.title"),
+            json!({"box.title": "required"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).set("box.public_key", "a+b/"),
+            json!({"box.public_key": "malformed"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).set("key_share.misakey_share", "!!"),
+            json!({"key_share.misakey_share": "malformed"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).other_share_hash("padded=="),
+            json!({"key_share.other_share_hash": "malformed"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).remove("key_share.encrypted_invitation_key_share"),
+            json!({"key_share.encrypted_invitation_key_share": "required"}),
+        ),
+        (
+            ContactRequestBuilder::new(&bob()).set("invitation_data", json!({"a": "x", "b": "y"})),
+            json!({"invitation_data": "invalid"}),
+        ),
+    ];
+    for (body, details) in cases {
+        let body = body.build();
+        assert_eq!(
+            post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await,
+            (400, invalid(details.clone())),
+            "{details}"
+        );
+    }
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &json!({"box": {}})).await,
+        (
+            400,
+            invalid(json!({
+                "contacted_identity_id": "required", "box.title": "required", "box.public_key": "required",
+                "key_share.misakey_share": "required", "key_share.other_share_hash": "required",
+                "key_share.encrypted_invitation_key_share": "required", "invitation_data": "required"
+            }))
+        )
+    );
+}
+
+/// Malformed JSON, a body that is not JSON, and bodies over 64 KiB.
+pub async fn malformed_json_wrong_content_type_and_oversized_bodies_are_refused(
+    target: &ConformanceTarget,
+) {
+    let auth = Auth::bearer(ALICE_TOKEN);
+    let (status, body) = post_contact_raw(
+        target,
+        &alice(),
+        auth,
+        Csrf::Valid,
+        Some("application/json"),
+        b"{\"box\":".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            error(
+                "bad_request",
+                "body",
+                "the body is not valid JSON: EOF while parsing a value at line 1 column 7",
+                json!({})
+            )
+        )
+    );
+    let valid = request_to_bob().to_string().into_bytes();
+    assert_eq!(
+        post_contact_raw(
+            target,
+            &alice(),
+            auth,
+            Csrf::Valid,
+            Some("text/plain"),
+            valid.clone()
+        )
+        .await,
+        (
+            400,
+            error(
+                "bad_request",
+                "headers",
+                "the body must be application/json",
+                json!({"content-type": "invalid"})
+            )
+        )
+    );
+    assert_eq!(
+        post_contact_raw(target, &alice(), auth, Csrf::Valid, None, valid.clone()).await,
+        (
+            400,
+            error(
+                "bad_request",
+                "headers",
+                "Content-Type application/json is required",
+                json!({"content-type": "required"})
+            )
+        )
+    );
+    assert_eq!(
+        post_contact_raw(
+            target,
+            &alice(),
+            auth,
+            Csrf::Valid,
+            Some("application/json; charset=utf-8"),
+            valid
+        )
+        .await
+        .0,
+        201
+    );
+    let mut oversized = request_to_bob();
+    oversized["padding"] = json!("x".repeat(64 * 1024));
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &oversized).await,
+        (
+            413,
+            error(
+                "request_entity_too_large",
+                "body",
+                "the body exceeds 65536 bytes",
+                json!({})
+            )
+        )
+    );
+}
+
+/// Unknown routes and methods answer in the error format.
+pub async fn unknown_routes_answer_in_the_error_format(target: &ConformanceTarget) {
+    let not_found = error("not_found", "not_defined", "no such route", json!({}));
+    assert_eq!(
+        get(target, "/no/such/route").await,
+        (404, not_found.clone())
+    );
+    assert_eq!(
+        get(target, &format!("/box-users/{ALICE_ID}/contact")).await,
+        (404, not_found)
+    );
+}
+
+/// Unknown identity (404), no account (403), wrong or missing invitation key (400, 409), and
+/// the AES-RSA key accepted.
+pub async fn business_rules_answer_their_errors(target: &ConformanceTarget) {
+    let stranger = Uuid::from_u128(0x5742_4e6e);
+    let to = |id| ContactRequestBuilder::new(&identity(id));
+    let body = ContactRequestBuilder::new(&bob())
+        .set("contacted_identity_id", stranger.to_string())
+        .build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await,
+        (
+            404,
+            error(
+                "not_found",
+                "body",
+                "the contacted identity does not exist",
+                json!({"contacted_identity_id": "not_found"})
+            )
+        )
+    );
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &to(CAROL_ID).build()).await,
+        (
+            403,
+            error(
+                "forbidden",
+                "not_defined",
+                "the contacted identity must have an account",
+                json!({"contacted_account": "required"})
+            )
+        )
+    );
+    let wrong_key = to(BOB_ID)
+        .set("invitation_data", json!({ERIN_AES_RSA_KEY: "ZW5j"}))
+        .build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &wrong_key).await,
+        (
+            400,
+            error(
+                "bad_request",
+                "body",
+                "invitation_data must be encrypted for the contacted identity's non-identified public key",
+                json!({"invitation_data": "invalid"})
+            )
+        )
+    );
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &to(DAVE_ID).build()).await,
+        (
+            409,
+            error(
+                "conflict",
+                "body",
+                "the contacted identity has no public key to encrypt an invitation for",
+                json!({"invitation_data": "conflict"})
+            )
+        )
+    );
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &to(ERIN_ID).build())
+            .await
+            .0,
+        201
+    );
+}
+
+/// A reused `other_share_hash`: 409, and the second box never appears.
+pub async fn duplicate_share_hash_is_409(target: &ConformanceTarget) {
+    let mut bob_socket = open_socket(target, &BOB_ID.to_string(), Auth::bearer(BOB_TOKEN), None)
+        .await
+        .unwrap();
+    let hash = format!("ZHVw{}", Uuid::new_v4().simple());
+    let body = ContactRequestBuilder::new(&bob())
+        .other_share_hash(&hash)
+        .build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await.0,
+        201
+    );
+    let conflict = error(
+        "conflict",
+        "body",
+        "a key share with this other_share_hash already exists",
+        json!({"key_share.other_share_hash": "conflict"}),
+    );
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await,
+        (409, conflict)
+    );
+    // Bob was notified once: the next update he gets is that of a later contact.
+    let first = bob_socket.next_update().await;
+    let later = ContactRequestBuilder::new(&bob()).title("later").build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &later).await.0,
+        201
+    );
+    let second = bob_socket.next_update().await;
+    assert_eq!(
+        (
+            first["type"].clone(),
+            second["object"]["details"]["box_title"].clone()
+        ),
+        (json!("notification"), json!("later"))
+    );
+}
+
+fn identity_view(id: Uuid) -> Value {
+    serde_json::to_value(identity(id).view()).unwrap()
+}
+
+fn assert_utc_timestamp(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a timestamp"));
+    assert!(
+        text.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+        "{text} is not RFC 3339 UTC"
+    );
+}
+
+/// The 201 body: the whole box view.
+pub async fn contact_answers_201_with_the_box_view(target: &ConformanceTarget) {
+    let body = ContactRequestBuilder::new(&bob())
+        .title("User1 - User2")
+        .build();
+    let (status, created) = post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_utc_timestamp(&created["server_created_at"]);
+    assert!(
+        Uuid::parse_str(created["id"].as_str().unwrap_or_default()).is_ok(),
+        "{created}"
+    );
+    assert_eq!(
+        created,
+        json!({
+            "id": created["id"],
+            "server_created_at": created["server_created_at"],
+            "public_key": SPEC_BOX_PUBLIC_KEY,
+            "title": "User1 - User2",
+            "access_mode": "public",
+            "owner_org_id": created["owner_org_id"],
+            "creator": identity_view(ALICE_ID),
+            "last_event": {
+                "id": created["last_event"]["id"],
+                "type": "create",
+                "content": {"public_key": SPEC_BOX_PUBLIC_KEY, "title": "User1 - User2", "state": "open"},
+                "server_event_created_at": created["server_created_at"],
+                "sender": identity_view(ALICE_ID),
+            }
+        })
+    );
+}
+
+/// The contacted identity gets the notification on each of its sockets; the caller gets the
+/// two `event.new`, in order.
+pub async fn contact_notifies_both_sides_on_every_socket(target: &ConformanceTarget) {
+    let bob_path = BOB_ID.to_string();
+    let mut bob_sockets = [
+        open_socket(target, &bob_path, Auth::bearer(BOB_TOKEN), None)
+            .await
+            .unwrap(),
+        open_socket(
+            target,
+            &bob_path,
+            Auth::bearer(BOB_TOKEN),
+            Some(ALLOWED_ORIGIN),
+        )
+        .await
+        .unwrap(),
+    ];
+    let mut alice_socket = open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+        .await
+        .unwrap();
+    let (status, created) = post_contact(
+        target,
+        ALICE_TOKEN,
+        ALICE_ID,
+        &ContactRequestBuilder::new(&bob()).title("T").build(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    let create = alice_socket.next_update().await;
+    let access_mode = alice_socket.next_update().await;
+    let event_new = |event: &Value, kind: &str, content: Value| {
+        json!({
+            "type": "event.new",
+            "object": {
+                "id": event["object"]["id"],
+                "type": kind,
+                "box_id": created["id"],
+                "owner_org_id": created["owner_org_id"],
+                "content": content,
+                "server_event_created_at": created["server_created_at"],
+                "sender": identity_view(ALICE_ID),
+                "referrer_id": null,
+            }
+        })
+    };
+    assert_eq!(
+        create,
+        event_new(
+            &create,
+            "create",
+            json!({"public_key": SPEC_BOX_PUBLIC_KEY, "title": "T", "state": "open"})
+        )
+    );
+    assert_eq!(create["object"]["id"], created["last_event"]["id"]);
+    assert_eq!(
+        access_mode,
+        event_new(
+            &access_mode,
+            "state.access_mode",
+            json!({"value": "public"})
+        )
+    );
+
+    let mut notifications = Vec::new();
+    for socket in &mut bob_sockets {
+        notifications.push(socket.next_update().await);
+    }
+    let first = &notifications[0];
+    assert_eq!(
+        first,
+        &json!({
+            "type": "notification",
+            "object": {
+                "id": first["object"]["id"],
+                "type": "box.auto_invite",
+                "details": {
+                    "box_id": created["id"],
+                    "box_title": "T",
+                    "owner_org_id": created["owner_org_id"],
+                    "cryptoaction_id": first["object"]["details"]["cryptoaction_id"],
+                },
+                "created_at": created["server_created_at"],
+                "acknowledged_at": null,
+            }
+        })
+    );
+    assert_eq!(
+        notifications[1], notifications[0],
+        "every socket gets the same update"
+    );
+}
+
+/// The handshake fails like the REST endpoint, and with 400 when it is not an upgrade.
+pub async fn socket_handshake_is_authorised_like_the_rest(target: &ConformanceTarget) {
+    let (status, body) = get(target, &format!("/box-users/{ALICE_ID}/ws")).await;
+    assert_eq!(
+        status, 401,
+        "authorisation comes before the upgrade check: {body}"
+    );
+    let client = reqwest::Client::new();
+    let response = client
+        .get(target.url(&format!("/box-users/{ALICE_ID}/ws")))
+        .header(
+            reqwest::header::COOKIE,
+            format!("accesstoken={ALICE_TOKEN}; tokentype=bearer"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        error(
+            "bad_request",
+            "headers",
+            "a WebSocket upgrade is required",
+            json!({"upgrade": "required"})
+        )
+    );
+}
+
+/// A browser page of another site may not open a socket; the allowed origin and clients
+/// without `Origin` may.
+pub async fn socket_origin_must_be_allowed(target: &ConformanceTarget) {
+    let forbidden = error(
+        "forbidden",
+        "headers",
+        "this Origin may not open sockets",
+        json!({"origin": "forbidden"}),
+    );
+    for origin in [
+        "https://evil.example",
+        "https://app.conformance.test.evil.example",
+        "null",
+    ] {
+        assert_eq!(
+            socket_refusal(target, &alice(), Auth::bearer(ALICE_TOKEN), Some(origin)).await,
+            (403, forbidden.clone())
+        );
+    }
+    open_socket(
+        target,
+        &alice(),
+        Auth::bearer(ALICE_TOKEN),
+        Some(ALLOWED_ORIGIN),
+    )
+    .await
+    .unwrap()
+    .close()
+    .await;
+    open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+        .await
+        .unwrap()
+        .close()
+        .await;
+}
+
+fn ack(sender: Uuid, box_id: Uuid) -> Value {
+    json!({"type": "ack", "object": {"sender_id": sender, "box_id": box_id}})
+}
+
+/// An ack is echoed, re-serialised, to every socket of its identity; an ack naming another
+/// identity reaches nobody.
+pub async fn own_ack_reaches_every_socket_and_foreign_ack_nobody(target: &ConformanceTarget) {
+    let mut alice_sockets = [
+        open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+            .await
+            .unwrap(),
+        open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+            .await
+            .unwrap(),
+    ];
+    let mut bob_socket = open_socket(target, &BOB_ID.to_string(), Auth::bearer(BOB_TOKEN), None)
+        .await
+        .unwrap();
+    let box_id = Uuid::new_v4();
+
+    // Alice claims to be Bob, then acks for herself.
+    alice_sockets[0].send_json(&ack(BOB_ID, box_id)).await;
+    let mut own = ack(ALICE_ID, box_id);
+    own["object"]["extra"] = json!("dropped by re-serialisation");
+    alice_sockets[0].send_json(&own).await;
+    for socket in &mut alice_sockets {
+        assert_eq!(
+            socket.next_update().await,
+            ack(ALICE_ID, box_id),
+            "the first update is Alice's own ack"
+        );
+    }
+    // Bob's own marker ack comes after anything published for him before: it must be first.
+    let marker = Uuid::new_v4();
+    bob_socket.send_json(&ack(BOB_ID, marker)).await;
+    assert_eq!(
+        bob_socket.next_update().await,
+        ack(BOB_ID, marker),
+        "the foreign ack reached Bob"
+    );
+}
+
+/// Malformed and unknown messages leave the socket open; a frame over 8 KiB closes it (1009).
+pub async fn malformed_messages_are_ignored_and_oversized_frames_close_the_socket(
+    target: &ConformanceTarget,
+) {
+    let mut socket = open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+        .await
+        .unwrap();
+    for text in [
+        "not json",
+        "{}",
+        r#"{"type":"subscribe","object":{}}"#,
+        r#"{"type":"ack","object":{"box_id":"x"}}"#,
+    ] {
+        socket.send_text(text.to_owned()).await;
+    }
+    let box_id = Uuid::new_v4();
+    socket.send_json(&ack(ALICE_ID, box_id)).await;
+    assert_eq!(
+        socket.next_update().await,
+        ack(ALICE_ID, box_id),
+        "still open and working"
+    );
+    socket.send_text("x".repeat(8 * 1024 + 1)).await;
+    assert_eq!(
+        socket.closed(Duration::from_secs(10)).await,
+        (SocketClosed::Code(1009), 0)
+    );
+}
+
+/// A client that sends nothing (not even pongs) is closed after the idle timeout.
+pub async fn silent_socket_is_closed_after_the_idle_timeout(target: &ConformanceTarget) {
+    let settings = short_timers();
+    let mut socket = open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+        .await
+        .unwrap();
+    // Not reading means not answering pings: the client is silent. It reads again shortly
+    // after the idle timeout, while the server waits for its half of the closing handshake.
+    tokio::time::sleep(settings.idle_timeout + Duration::from_millis(300)).await;
+    assert_eq!(
+        socket.closed(Duration::from_secs(10)).await,
+        (SocketClosed::Code(1000), 0)
+    );
+}
+
+/// One of Alice's sockets never reads; her other socket keeps getting every update promptly,
+/// and the stalled one is cut off.
+pub async fn a_socket_that_never_reads_is_closed_without_delaying_others(
+    target: &ConformanceTarget,
+) {
+    let auth = Auth::bearer(ALICE_TOKEN);
+    let mut stalled = open_socket_with_receive_buffer(target, &alice(), auth, None, Some(4096))
+        .await
+        .unwrap();
+    let mut reader = open_socket(target, &alice(), auth, None).await.unwrap();
+    let box_id = Uuid::new_v4();
+    let (started, mut sent) = (Instant::now(), 0);
+    // Bounded in count and time.
+    while sent < 4000 && started.elapsed() < Duration::from_secs(60) {
+        for _ in 0..100 {
+            reader.send_json(&ack(ALICE_ID, box_id)).await;
+        }
+        for _ in 0..100 {
+            assert_eq!(reader.next_update().await, ack(ALICE_ID, box_id));
+        }
+        sent += 100;
+    }
+    // Let the server's send timeout expire, then read what the stalled socket got.
+    tokio::time::sleep(short_timers().send_timeout + Duration::from_secs(1)).await;
+    let (closed, received) = stalled.closed(Duration::from_secs(30)).await;
+    assert!(
+        matches!(closed, SocketClosed::Code(1013) | SocketClosed::Dropped),
+        "expected 1013 or a dropped connection, got {closed:?}"
+    );
+    assert!(
+        received < sent,
+        "the stalled socket received all {sent} updates: it was never cut off"
+    );
+}

@@ -1,0 +1,165 @@
+//! The wire-level conformance suite (feature `conformance`): checks a running server over
+//! real HTTP and WebSocket connections against DESIGN.md sections 3 to 6.
+//!
+//! The server under test must:
+//! - serve the routes under [`ConformanceTarget::base_url`];
+//! - know the identities and tokens of [`fixtures`];
+//! - allow the WebSocket origin [`ALLOWED_ORIGIN`] (and no other), require ACR 1, accept bodies
+//!   up to 64 KiB and socket frames up to 8 KiB;
+//! - use the [`SocketSettings`] each check asks for (short timers for the timer checks).
+//!
+//! [`conformance_tests!`](crate::conformance_tests) makes one test per check. The poem server
+//! and the axum example both run it; so can any server that embeds the core.
+//!
+//! Like any assertion code, the suite panics on the first difference.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod checks;
+pub mod client;
+
+use chrono::{DateTime, Utc};
+use misakey_box::domain::Identity;
+use misakey_box::fixtures::{FixtureToken, Fixtures};
+pub use misakey_box::socket::SocketSettings;
+use uuid::Uuid;
+
+use crate::builders::{ALICE_ID, BOB_ID, BOB_INVITATION_KEY, IdentityBuilder, alice, bob};
+use crate::{ALICE_TOKEN, BOB_TOKEN};
+
+/// The only `Origin` the server under test lets open sockets.
+pub const ALLOWED_ORIGIN: &str = "https://app.conformance.test";
+/// A token of Alice with ACR 0.
+pub const WEAK_TOKEN: &str = "weak-token";
+/// A token of Alice that expired in 2000.
+pub const EXPIRED_TOKEN: &str = "expired-token";
+/// Carol: no account.
+pub const CAROL_ID: Uuid = Uuid::from_u128(0xca201000_0000_4000_8000_000000000003);
+/// Dave: an account but no key for invitations.
+pub const DAVE_ID: Uuid = Uuid::from_u128(0xda7e0000_0000_4000_8000_000000000004);
+/// Erin: only an AES-RSA key for invitations.
+pub const ERIN_ID: Uuid = Uuid::from_u128(0xe2140000_0000_4000_8000_000000000005);
+/// Erin's AES-RSA non-identified public key.
+pub const ERIN_AES_RSA_KEY: &str = "com.misakey.aes-rsa-enc:RXJpblJzYUtleQ";
+
+/// The identities and tokens the server under test must be started with.
+pub fn fixtures() -> Fixtures {
+    let expired: DateTime<Utc> = DateTime::from_timestamp(946_684_800, 0).unwrap_or_default();
+    let token = |token: &str, identity_id, acr, expires_at| FixtureToken {
+        token: token.to_owned(),
+        identity_id,
+        acr,
+        expires_at,
+    };
+    let carol = IdentityBuilder::new(CAROL_ID, "Carol")
+        .non_identified_pubkey(BOB_INVITATION_KEY)
+        .build();
+    let dave = IdentityBuilder::new(DAVE_ID, "Dave")
+        .account(Uuid::from_u128(0xacc0da7e))
+        .build();
+    let erin = IdentityBuilder::new(ERIN_ID, "Erin")
+        .account(Uuid::from_u128(0xacc0e214))
+        .non_identified_pubkey_aes_rsa(ERIN_AES_RSA_KEY)
+        .build();
+    Fixtures {
+        identities: vec![alice(), bob(), carol, dave, erin],
+        tokens: vec![
+            token(ALICE_TOKEN, ALICE_ID, 2, None),
+            token(BOB_TOKEN, BOB_ID, 2, None),
+            token(WEAK_TOKEN, ALICE_ID, 0, None),
+            token(EXPIRED_TOKEN, ALICE_ID, 2, Some(expired)),
+        ],
+    }
+}
+
+/// An identity of [`fixtures`] by id.
+pub fn identity(id: Uuid) -> Identity {
+    fixtures()
+        .identities
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap_or_else(|| panic!("{id} is not a conformance identity"))
+}
+
+/// Where the server under test answers.
+#[derive(Debug, Clone)]
+pub struct ConformanceTarget {
+    /// `http://host:port` plus the prefix the routes are nested under, without trailing `/`.
+    pub base_url: String,
+}
+
+impl ConformanceTarget {
+    /// A target at `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The HTTP URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The WebSocket URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws{}{path}", self.base_url.trim_start_matches("http"))
+    }
+}
+
+/// Socket settings with short timers, for the checks of heartbeat and idle timeout.
+pub fn short_timers() -> SocketSettings {
+    SocketSettings {
+        ping_interval: std::time::Duration::from_millis(300),
+        idle_timeout: std::time::Duration::from_millis(1500),
+        send_timeout: std::time::Duration::from_secs(1),
+        ..SocketSettings::default()
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance check.
+///
+/// The argument is a closure `|settings: SocketSettings| async move { ... }` that starts a
+/// server (see the [module documentation](crate::conformance) for what it must be started
+/// with) and yields `Option<G>`, where `G` dereferences to a [`ConformanceTarget`] and stops
+/// the server when dropped; `None` skips the test.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($start:expr) => {
+        $crate::conformance_tests!(@check $start,
+            missing_access_token_is_401,
+            wrong_token_type_is_401,
+            unknown_or_expired_token_is_401,
+            low_acr_is_403,
+            malformed_path_id_is_400,
+            foreign_path_id_is_403,
+            checks_run_in_the_documented_order,
+            csrf_token_is_required_and_must_match,
+            invalid_fields_are_400_with_every_detail,
+            malformed_json_wrong_content_type_and_oversized_bodies_are_refused,
+            unknown_routes_answer_in_the_error_format,
+            business_rules_answer_their_errors,
+            duplicate_share_hash_is_409,
+            contact_answers_201_with_the_box_view,
+            contact_notifies_both_sides_on_every_socket,
+            socket_handshake_is_authorised_like_the_rest,
+            socket_origin_must_be_allowed,
+            own_ack_reaches_every_socket_and_foreign_ack_nobody,
+            malformed_messages_are_ignored_and_oversized_frames_close_the_socket,
+            silent_socket_is_closed_after_the_idle_timeout,
+            a_socket_that_never_reads_is_closed_without_delaying_others,
+        );
+    };
+    (@check $start:expr, $($check:ident,)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let settings = $crate::conformance::checks::settings_for(stringify!($check));
+                let Some(server) = ($start)(settings).await else {
+                    return;
+                };
+                $crate::conformance::checks::$check(&*server).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,227 @@
+//! The rules of the HTTP layer that every frontend applies the same way (DESIGN.md sections 3
+//! and 4), as plain functions over header and cookie values, with no HTTP framework involved.
+//! A frontend extracts the values with its own types and calls these, so that poem, axum or
+//! any other server answers byte for byte alike.
+
+use base64::Engine as _;
+use uuid::Uuid;
+
+use crate::error::{Detail, Error, ErrorCode, Origin};
+
+/// Cookie carrying the access token.
+pub const ACCESS_TOKEN_COOKIE: &str = "accesstoken";
+/// Cookie carrying the token type (`bearer`).
+pub const TOKEN_TYPE_COOKIE: &str = "tokentype";
+/// Cookie carrying the CSRF token (double submit: the header repeats it).
+pub const CSRF_COOKIE: &str = "csrftoken";
+/// Header repeating the CSRF token on unsafe requests (lowercase, as HTTP/2 writes it).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn csrf_error(detail: Detail) -> Error {
+    Error::new(
+        ErrorCode::Forbidden,
+        Origin::Headers,
+        format!("X-CSRF-Token header {}", detail.as_str()),
+    )
+    .with_detail(CSRF_HEADER, detail)
+}
+
+/// Double-submit check: the `X-CSRF-Token` header must be present and equal the `csrftoken`
+/// cookie (compared in constant time).
+pub fn check_csrf(header: Option<&str>, cookie: Option<&str>) -> Result<(), Error> {
+    let header = header.unwrap_or_default();
+    if header.is_empty() {
+        return Err(csrf_error(Detail::Required));
+    }
+    match cookie {
+        Some(cookie) if constant_time_eq(cookie.as_bytes(), header.as_bytes()) => Ok(()),
+        _ => Err(csrf_error(Detail::Invalid)),
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// A fresh CSRF token: 32 bytes from two UUIDv4 (244 random bits), unpadded URL-safe base64.
+pub fn new_csrf_token() -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// WebSocket handshakes: an `Origin` must be one of `allowed` (exact match), so that pages of
+/// other sites cannot open sockets with the user's cookies; no `Origin` (not a browser) passes.
+pub fn check_origin(origin: Option<&[u8]>, allowed: &[String]) -> Result<(), Error> {
+    match origin {
+        None => Ok(()),
+        Some(origin) if allowed.iter().any(|allowed| allowed.as_bytes() == origin) => Ok(()),
+        Some(_) => Err(Error::new(
+            ErrorCode::Forbidden,
+            Origin::Headers,
+            "this Origin may not open sockets",
+        )
+        .with_detail("origin", Detail::Forbidden)),
+    }
+}
+
+/// The body must be declared `application/json` (parameters such as `charset` allowed).
+pub fn check_json_content_type(content_type: Option<&str>) -> Result<(), Error> {
+    let essence = content_type.map(|value| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        None => Err(Error::new(
+            ErrorCode::BadRequest,
+            Origin::Headers,
+            "Content-Type application/json is required",
+        )
+        .with_detail("content-type", Detail::Required)),
+        Some(_) => Err(Error::new(
+            ErrorCode::BadRequest,
+            Origin::Headers,
+            "the body must be application/json",
+        )
+        .with_detail("content-type", Detail::Invalid)),
+    }
+}
+
+/// Parses a JSON body.
+pub fn parse_json_body(bytes: &[u8]) -> Result<serde_json::Value, Error> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        Error::new(
+            ErrorCode::BadRequest,
+            Origin::Body,
+            format!("the body is not valid JSON: {error}"),
+        )
+    })
+}
+
+/// A body over `limit` bytes.
+pub fn body_too_large(limit: usize) -> Error {
+    Error::new(
+        ErrorCode::RequestEntityTooLarge,
+        Origin::Body,
+        format!("the body exceeds {limit} bytes"),
+    )
+}
+
+/// A body that could not be read.
+pub fn unreadable_body(reason: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::BadRequest,
+        Origin::Body,
+        format!("cannot read the body: {reason}"),
+    )
+}
+
+/// No route for this method and path.
+pub fn no_such_route() -> Error {
+    Error::new(ErrorCode::NotFound, Origin::NotDefined, "no such route")
+}
+
+/// A request to a socket route that is not a WebSocket handshake.
+pub fn websocket_upgrade_required() -> Error {
+    Error::new(
+        ErrorCode::BadRequest,
+        Origin::Headers,
+        "a WebSocket upgrade is required",
+    )
+    .with_detail("upgrade", Detail::Required)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csrf_needs_a_header_equal_to_the_cookie() {
+        assert_eq!(check_csrf(Some("abc"), Some("abc")), Ok(()));
+        let missing = check_csrf(None, Some("abc")).unwrap_err();
+        assert_eq!(
+            missing.to_json(),
+            json!({"code": "forbidden", "origin": "headers", "desc": "X-CSRF-Token header required", "details": {"x-csrf-token": "required"}})
+        );
+        assert_eq!(check_csrf(Some(""), Some("abc")), Err(missing));
+        let invalid = check_csrf(Some("abd"), Some("abc")).unwrap_err();
+        assert_eq!(invalid.details()["x-csrf-token"], "invalid");
+        assert_eq!(check_csrf(Some("abc"), None), Err(invalid.clone()));
+        assert_eq!(check_csrf(Some("abc"), Some("abcd")), Err(invalid));
+    }
+
+    #[test]
+    fn csrf_tokens_are_fresh_and_url_safe() {
+        let (a, b) = (new_csrf_token(), new_csrf_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn origin_must_match_exactly_when_present() {
+        let allowed = vec!["https://app.example.com".to_owned()];
+        assert_eq!(check_origin(None, &allowed), Ok(()));
+        assert_eq!(
+            check_origin(Some(b"https://app.example.com"), &allowed),
+            Ok(())
+        );
+        for origin in [
+            &b"https://app.example.com.evil"[..],
+            b"http://app.example.com",
+            b"null",
+        ] {
+            assert_eq!(
+                check_origin(Some(origin), &allowed).unwrap_err().details()["origin"],
+                "forbidden"
+            );
+        }
+        assert!(check_origin(Some(b"https://app.example.com"), &[]).is_err());
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        assert_eq!(check_json_content_type(Some("application/json")), Ok(()));
+        assert_eq!(
+            check_json_content_type(Some("Application/JSON; charset=utf-8")),
+            Ok(())
+        );
+        assert_eq!(
+            check_json_content_type(None).unwrap_err().details()["content-type"],
+            "required"
+        );
+        assert_eq!(
+            check_json_content_type(Some("text/plain"))
+                .unwrap_err()
+                .details()["content-type"],
+            "invalid"
+        );
+    }
+
+    #[test]
+    fn json_bodies() {
+        assert_eq!(parse_json_body(b"{\"a\":1}"), Ok(json!({"a": 1})));
+        assert_eq!(
+            parse_json_body(b"{").unwrap_err().to_json(),
+            json!({"code": "bad_request", "origin": "body", "desc": "the body is not valid JSON: EOF while parsing an object at line 1 column 1", "details": {}})
+        );
+        assert_eq!(
+            body_too_large(10).to_json()["code"],
+            "request_entity_too_large"
+        );
+    }
+}
