@@ -70,6 +70,7 @@ on_both_databases!(
     tokens_are_introspected_from_the_table,
     migrations_are_idempotent,
     a_closed_pool_is_service_unavailable,
+    thousands_of_fixtures_load_in_one_go,
 );
 
 fn fixtures() -> Fixtures {
@@ -409,5 +410,39 @@ async fn an_in_memory_sqlite_database_works_on_one_connection() {
     assert_eq!(
         storage.box_events(record.key_share.box_id).await.unwrap(),
         record.events
+    );
+}
+
+async fn thousands_of_fixtures_load_in_one_go(db: &TestDatabase) {
+    // More rows than one statement may bind parameters for, on either database.
+    let identities: Vec<_> = (0..2500u128)
+        .map(|n| {
+            misakey_box_testkit::builders::IdentityBuilder::new(
+                uuid::Uuid::from_u128(0xf1_0000 + n),
+                "Many",
+            )
+            .build()
+        })
+        .collect();
+    let tokens = identities
+        .iter()
+        .enumerate()
+        .map(|(n, identity)| FixtureToken {
+            token: format!("many-{n}"),
+            identity_id: identity.id,
+            acr: 1,
+            expires_at: None,
+        })
+        .collect();
+    db.load_fixtures(&Fixtures { identities, tokens })
+        .await
+        .unwrap();
+    assert_eq!(row_counts(db).await[..2], [2500, 2500]);
+    assert_eq!(
+        db.introspect("many-2499")
+            .await
+            .unwrap()
+            .map(|t| t.identity_id),
+        Some(uuid::Uuid::from_u128(0xf1_0000 + 2499))
     );
 }

@@ -11,12 +11,14 @@ use crate::BoxService;
 use crate::domain::AddressedUpdate;
 
 impl BoxService {
-    /// Publishes updates whose data is already committed. This is the one place updates leave
-    /// the core: a failure is logged and does not undo anything (the data is safe in the store;
-    /// clients catch up when they refetch).
+    /// Publishes updates whose data is already committed: the one place updates leave the
+    /// core. The use cases call it after their store commits; an embedding application calls it
+    /// for updates it produces itself (`box.delete`, `file.saved`...) after committing its own
+    /// data. A failure is logged and undoes nothing (the data is safe in the store; clients
+    /// catch up when they refetch).
     ///
     /// Returns how many updates could not be published.
-    pub(crate) async fn publish_committed(&self, updates: &[AddressedUpdate]) -> usize {
+    pub async fn publish_committed(&self, updates: &[AddressedUpdate]) -> usize {
         let mut failed = 0;
         for AddressedUpdate { recipient, update } in updates {
             if let Err(error) = self

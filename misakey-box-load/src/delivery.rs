@@ -1,0 +1,140 @@
+//! Delivered updates per second and publish-to-receive latency, with many sockets open.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::identities::{id, token};
+use crate::publisher::now_us;
+use crate::require_loopback;
+
+/// Options of `delivery`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// Base URL of the publisher, e.g. http://127.0.0.1:8090.
+    #[arg(long)]
+    url: String,
+    /// Sockets to open (identities 0..N).
+    #[arg(long, default_value_t = 10_000)]
+    sockets: usize,
+    /// Updates published per second.
+    #[arg(long, default_value_t = 50_000)]
+    rate: u64,
+    /// Seconds of publishing (at most 60).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+/// The publish time carried by an update, read without a full JSON parse: the client must
+/// stay cheaper than the server, or its own queueing is what the latency measures.
+fn sent_us(text: &str) -> Option<u64> {
+    let start = text.find("\"sent_us\":")? + "\"sent_us\":".len();
+    let digits = text[start..].split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+/// tungstenite's default 128 KiB read buffer per socket would cost the client 1.3 GB here.
+pub(crate) fn small_buffers() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
+fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * fraction) as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+pub(crate) async fn run(options: Options) -> Result<(), String> {
+    require_loopback(&options.url)?;
+    let url = options.url.trim_end_matches('/').to_owned();
+    let ws_url = format!("ws{}", url.trim_start_matches("http"));
+    let handshakes = Arc::new(Semaphore::new(200));
+    let open = Arc::new(AtomicUsize::new(0));
+    // Every socket reads until this long after publishing starts, then reports its latencies.
+    let listen_for = Duration::from_secs(options.seconds + 5);
+    let (start, started) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for index in 0..options.sockets {
+        let permit = handshakes
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let (ws_url, open, mut started) = (ws_url.clone(), open.clone(), started.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut request = format!("{ws_url}/box-users/{}/ws", id(index))
+                .into_client_request()
+                .map_err(|e| e.to_string())?;
+            let cookie =
+                HeaderValue::from_str(&format!("accesstoken={}; tokentype=bearer", token(index)))
+                    .map_err(|e| e.to_string())?;
+            request.headers_mut().insert("Cookie", cookie);
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(small_buffers()), false)
+                    .await
+                    .map_err(|e| format!("socket {index}: {e}"))?;
+            drop(permit);
+            open.fetch_add(1, Ordering::Relaxed);
+            let _ = started.wait_for(|s| *s).await;
+            let mut latencies = Vec::new();
+            let deadline = tokio::time::Instant::now() + listen_for;
+            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
+                if let Ok(Message::Text(text)) = message {
+                    let received = now_us();
+                    if let Some(sent) = sent_us(&text) {
+                        latencies.push(received.saturating_sub(sent));
+                    }
+                }
+            }
+            Ok::<Vec<u64>, String>(latencies)
+        }));
+    }
+    while open.load(Ordering::Relaxed) < options.sockets {
+        if tasks.iter().any(|t| t.is_finished()) {
+            return Err("a socket failed to open".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "{} sockets open; publishing {} updates/s for {} s",
+        options.sockets, options.rate, options.seconds
+    );
+    start.send_replace(true);
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/bench/publish"))
+        .json(&json!({"rate": options.rate, "seconds": options.seconds, "identities": options.sockets}))
+        .timeout(Duration::from_secs(options.seconds + 30))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    latencies.sort_unstable();
+    let published = answer["published"].as_u64().unwrap_or(0);
+    let publish_seconds = answer["seconds"].as_f64().unwrap_or(options.seconds as f64);
+    println!(
+        "published {published} in {publish_seconds:.2} s; delivered {} = {:.0} delivered/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        latencies.len() as f64 / publish_seconds,
+        percentile(&latencies, 0.50) as f64 / 1000.0,
+        percentile(&latencies, 0.99) as f64 / 1000.0,
+        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+    );
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! An application embedding the routes, with one route of its own that publishes updates at a
+//! steady rate through the core's publish API (what an application publishing its own events,
+//! such as `file.saved`, does).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use misakey_box::bus::InProcessBus;
+use misakey_box::domain::{AddressedUpdate, RealtimeUpdate, UpdateType};
+use misakey_box::fixtures::Fixtures;
+use misakey_box::storage::SeaOrmStorage;
+use misakey_box::{BoxService, Config, Ports};
+use misakey_box_poem::{HttpSettings, ShutdownSignal, routes};
+use poem::listener::TcpListener;
+use poem::web::{Data, Json};
+use poem::{EndpointExt as _, Route, Server, handler, post};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::identities::id;
+
+/// Options of `publisher`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: String,
+    /// Database URL.
+    #[arg(long, default_value = "sqlite://misakey-box-load.db")]
+    database_url: String,
+    /// Fixtures file (see `fixtures`).
+    #[arg(long)]
+    fixtures: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct PublishRequest {
+    rate: u64,
+    seconds: u64,
+    identities: usize,
+}
+
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Publishes `rate` updates per second for `seconds` to random identities among the first
+/// `identities`; answers how many it published.
+#[handler]
+async fn publish(
+    Json(request): Json<PublishRequest>,
+    Data(service): Data<&BoxService>,
+) -> poem::Result<Json<serde_json::Value>> {
+    if request.seconds > 60 || request.rate > 1_000_000 || request.identities == 0 {
+        return Err(poem::Error::from_string(
+            "at most 60 s, 1,000,000/s, one identity or more",
+            poem::http::StatusCode::BAD_REQUEST,
+        ));
+    }
+    let started = Instant::now();
+    let window = Duration::from_secs(request.seconds);
+    let mut ticks = tokio::time::interval(Duration::from_millis(1));
+    let mut published: u64 = 0;
+    while started.elapsed() < window {
+        ticks.tick().await;
+        let due = (request.rate as f64 * started.elapsed().as_secs_f64()) as u64;
+        while published < due {
+            let recipient = id((Uuid::new_v4().as_u128() % request.identities as u128) as usize);
+            let update = RealtimeUpdate {
+                kind: UpdateType::FileSaved,
+                object: json!({"sent_us": now_us()}),
+            };
+            service
+                .publish_committed(&[AddressedUpdate { recipient, update }])
+                .await;
+            published += 1;
+        }
+    }
+    Ok(Json(
+        json!({"published": published, "seconds": started.elapsed().as_secs_f64()}),
+    ))
+}
+
+pub(crate) async fn run(options: Options) -> Result<(), String> {
+    crate::require_loopback(&format!("http://{}", options.listen))?;
+    let storage = SeaOrmStorage::connect(&options.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let fixtures = Fixtures::from_file(&options.fixtures).map_err(|e| e.to_string())?;
+    storage
+        .load_fixtures(&fixtures)
+        .await
+        .map_err(|e| format!("fixtures: {e}"))?;
+    let storage = Arc::new(storage);
+    let ports = Ports::new(
+        storage.clone(),
+        storage.clone(),
+        storage,
+        Arc::new(InProcessBus::new()),
+    );
+    let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
+    let app = Route::new()
+        .at("/bench/publish", post(publish).data(service.clone()))
+        .nest(
+            "/",
+            routes(service, HttpSettings::default(), ShutdownSignal::never()),
+        );
+    println!("listening on http://{}", options.listen);
+    Server::new(TcpListener::bind(options.listen.as_str()))
+        .run_with_graceful_shutdown(
+            app,
+            async { drop(tokio::signal::ctrl_c().await) },
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
