@@ -22,6 +22,13 @@ struct Cli {
     /// Database URL: sqlite://FILE or postgres://USER@HOST/DB.
     #[arg(long, env = "MISAKEY_BOX_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// Redis URL (redis://HOST:PORT) to share updates between instances; none keeps them in
+    /// this process.
+    #[arg(long, env = "MISAKEY_BOX_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Prefix of the Redis channels (`PREFIX` + `user_ID:ws`).
+    #[arg(long, env = "MISAKEY_BOX_REDIS_CHANNEL_PREFIX", default_value = misakey_box::bus::DEFAULT_CHANNEL_PREFIX)]
+    redis_channel_prefix: String,
     /// Fixtures file (identities and tokens) to load at start.
     #[arg(long, env = "MISAKEY_BOX_FIXTURES")]
     fixtures: Option<PathBuf>,
@@ -61,6 +68,8 @@ impl Cli {
         };
         Ok(ServerConfig {
             database_url: self.database_url,
+            redis_url: self.redis_url.filter(|url| !url.is_empty()),
+            redis_channel_prefix: self.redis_channel_prefix,
             fixtures: self.fixtures,
             demo: self.demo,
             owner_org_id: self.owner_org_id,

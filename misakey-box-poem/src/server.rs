@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use misakey_box::bus::InProcessBus;
-use misakey_box::error::StoreError;
+use misakey_box::bus::{InProcessBus, RedisBus};
+use misakey_box::error::{BusError, StoreError};
 use misakey_box::fixtures::{Fixtures, FixturesError};
+use misakey_box::ports::NotificationBus;
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Ports};
 use poem::Server;
@@ -34,6 +35,10 @@ const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServerConfig {
     /// `sqlite://...` or `postgres://...`.
     pub database_url: String,
+    /// Redis for updates across instances; `None` keeps them in this process.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channels (`{prefix}user_{id}:ws`).
+    pub redis_channel_prefix: String,
     /// A fixtures file to load at start.
     pub fixtures: Option<PathBuf>,
     /// Load the demo identities and tokens, and print how to try the server.
@@ -50,6 +55,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
+            redis_url: None,
+            redis_channel_prefix: misakey_box::bus::DEFAULT_CHANNEL_PREFIX.to_owned(),
             fixtures: None,
             demo: false,
             owner_org_id: DEFAULT_OWNER_ORG_ID,
@@ -69,6 +76,9 @@ pub enum ServerError {
     /// The fixtures file was refused.
     #[error(transparent)]
     Fixtures(#[from] FixturesError),
+    /// Redis could not be reached at start.
+    #[error("redis: {0}")]
+    Bus(#[from] BusError),
     /// Listening failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
@@ -89,19 +99,19 @@ pub async fn run(
         storage.load_fixtures(&demo::fixtures()).await?;
     }
     let storage = Arc::new(storage);
-    let ports = Ports::new(
-        storage.clone(),
-        storage.clone(),
-        storage,
-        Arc::new(InProcessBus::new()),
-    );
+    let bus: Arc<dyn NotificationBus> = match &config.redis_url {
+        Some(url) => Arc::new(RedisBus::connect(url, &config.redis_channel_prefix).await?),
+        None => Arc::new(InProcessBus::new()),
+    };
+    let ports = Ports::new(storage.clone(), storage.clone(), storage, bus);
     let service = BoxService::new(
         ports,
         Config::new(config.owner_org_id).with_required_acr(config.required_acr),
     );
 
     let address = listener.local_addr()?;
-    tracing::info!(owner_org_id = %config.owner_org_id, database = %redact(&config.database_url), "starting");
+    let redis = config.redis_url.as_deref().map(redact);
+    tracing::info!(owner_org_id = %config.owner_org_id, database = %redact(&config.database_url), ?redis, "starting");
     if config.demo {
         println!("{}", demo::instructions(address));
     }

@@ -1,16 +1,19 @@
-//! The wire-level conformance suite against the poem server, on SQLite and on PostgreSQL.
-//! The PostgreSQL server nests the routes under `/api`, as an embedding application would.
+//! The wire-level conformance suite against the poem server: on SQLite, on SQLite with the
+//! Redis bus, and on PostgreSQL with the routes nested under `/api`, as an embedding
+//! application would.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use misakey_box::bus::InProcessBus;
+use misakey_box::bus::{InProcessBus, RedisBus};
+use misakey_box::ports::NotificationBus;
 use misakey_box::{BoxService, Config, Ports};
 use misakey_box_poem::{HttpSettings, ShutdownSignal, routes};
 use misakey_box_testkit::conformance::{
     ALLOWED_ORIGIN, ConformanceTarget, SocketSettings, fixtures,
 };
 use misakey_box_testkit::database::TestDatabase;
+use misakey_box_testkit::services::{redis_url, unique_channel_prefix};
 use poem::listener::TcpAcceptor;
 use poem::{Route, Server};
 use tokio::sync::oneshot;
@@ -39,21 +42,34 @@ impl Drop for RunningServer {
     }
 }
 
+/// Which bus the server under test uses.
+enum Bus {
+    InProcess,
+    /// The shared Redis of `MISAKEY_BOX_TEST_REDIS_URL` (the test skips when unset, outside CI).
+    Redis,
+}
+
 async fn start(
     database: Option<TestDatabase>,
     socket: SocketSettings,
     prefix: &str,
+    bus: Bus,
 ) -> Option<RunningServer> {
     let database = database?;
+    let bus: Arc<dyn NotificationBus> = match bus {
+        Bus::InProcess => Arc::new(InProcessBus::new()),
+        Bus::Redis => Arc::new(
+            RedisBus::connect(&redis_url()?, &unique_channel_prefix())
+                .await
+                .unwrap(),
+        ),
+    };
     database.load_fixtures(&fixtures()).await.unwrap();
     let storage = Arc::new((*database).clone());
-    let ports = Ports::new(
-        storage.clone(),
-        storage.clone(),
-        storage,
-        Arc::new(InProcessBus::new()),
+    let service = BoxService::new(
+        Ports::new(storage.clone(), storage.clone(), storage, bus),
+        Config::new(Uuid::new_v4()),
     );
-    let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
     let http = HttpSettings {
         allowed_origins: vec![ALLOWED_ORIGIN.to_owned()],
         socket,
@@ -83,22 +99,36 @@ async fn start(
 }
 
 mod sqlite {
+    use super::{Bus, TestDatabase, start};
+
     misakey_box_testkit::conformance_tests!(|settings| async move {
-        super::start(
-            Some(misakey_box_testkit::database::TestDatabase::sqlite().await),
+        start(
+            Some(TestDatabase::sqlite().await),
             settings,
             "",
+            Bus::InProcess,
         )
         .await
     });
 }
 
-mod postgres_under_a_prefix {
+mod sqlite_with_redis {
+    use super::{Bus, TestDatabase, start};
+
     misakey_box_testkit::conformance_tests!(|settings| async move {
-        super::start(
-            misakey_box_testkit::database::TestDatabase::postgres().await,
+        start(Some(TestDatabase::sqlite().await), settings, "", Bus::Redis).await
+    });
+}
+
+mod postgres_under_a_prefix {
+    use super::{Bus, TestDatabase, start};
+
+    misakey_box_testkit::conformance_tests!(|settings| async move {
+        start(
+            TestDatabase::postgres().await,
             settings,
             "/api",
+            Bus::InProcess,
         )
         .await
     });

@@ -30,16 +30,7 @@ enum Place {
 /// The PostgreSQL server to test against: `None` (tests skip) when [`DATABASE_URL_VAR`] is
 /// unset, except under `CI=true`, where a missing server is a failure, never a skip.
 pub fn postgres_url() -> Option<String> {
-    match std::env::var(DATABASE_URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("{DATABASE_URL_VAR} must be set when CI=true: PostgreSQL tests never skip in CI")
-        }
-        _ => {
-            eprintln!("skipped: set {DATABASE_URL_VAR} to run the PostgreSQL tests");
-            None
-        }
-    }
+    crate::services::service_url(DATABASE_URL_VAR)
 }
 
 impl TestDatabase {

@@ -37,6 +37,7 @@ pub mod contract;
 pub mod database;
 mod identities;
 mod recording_bus;
+pub mod services;
 mod store;
 mod test_bed;
 mod tokens;

@@ -83,3 +83,12 @@ impl NotificationBus for RecordingBus {
         self.bus.subscribe(identity_id).await
     }
 }
+
+#[cfg(test)]
+mod contract {
+    crate::bus_contract_tests!(async { Some(Box::new(misakey_box::bus::InProcessBus::new())) });
+
+    mod recording {
+        crate::bus_contract_tests!(async { Some(Box::new(super::super::RecordingBus::new())) });
+    }
+}

@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use async_trait::async_trait;
@@ -36,8 +36,13 @@ struct Inner {
 struct Subscriber {
     id: u64,
     sender: mpsc::Sender<Frame>,
-    lagged: Arc<AtomicBool>,
+    /// Why the bus dropped the subscriber: one of the `ENDED_*` values.
+    ended: Arc<AtomicU8>,
 }
+
+const ENDED_NOT: u8 = 0;
+const ENDED_LAGGED: u8 = 1;
+const ENDED_DISCONNECTED: u8 = 2;
 
 impl Default for InProcessBus {
     fn default() -> Self {
@@ -65,6 +70,18 @@ impl InProcessBus {
     /// How many subscriptions of `identity_id` are live.
     pub fn subscriber_count(&self, identity_id: Uuid) -> usize {
         self.inner.lock().get(&identity_id).map_or(0, Vec::len)
+    }
+
+    /// Ends every subscription with [`SubscriptionError::Broken`] once it has read what was
+    /// queued: what a broker-backed bus does to its local subscribers when it loses the broker,
+    /// so that their clients reconnect.
+    pub fn disconnect_all(&self) {
+        let subscribers = std::mem::take(&mut *self.inner.lock());
+        for subscriber in subscribers.into_values().flatten() {
+            subscriber
+                .ended
+                .store(ENDED_DISCONNECTED, Ordering::Release);
+        }
     }
 }
 
@@ -112,7 +129,7 @@ impl NotificationBus for InProcessBus {
                 |subscriber| match subscriber.sender.try_send(frame.clone()) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        subscriber.lagged.store(true, Ordering::Release);
+                        subscriber.ended.store(ENDED_LAGGED, Ordering::Release);
                         false
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -127,7 +144,7 @@ impl NotificationBus for InProcessBus {
 
     async fn subscribe(&self, identity_id: Uuid) -> Result<Subscription, BusError> {
         let (sender, receiver) = mpsc::channel(self.inner.queue_capacity);
-        let lagged = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(AtomicU8::new(ENDED_NOT));
         let subscriber_id = self
             .inner
             .next_subscriber_id
@@ -139,23 +156,27 @@ impl NotificationBus for InProcessBus {
             .push(Subscriber {
                 id: subscriber_id,
                 sender,
-                lagged: Arc::clone(&lagged),
+                ended: Arc::clone(&ended),
             });
         let unsubscribe = Unsubscribe {
             bus: Arc::downgrade(&self.inner),
             identity_id,
             subscriber_id,
         };
-        let state = Some((receiver, lagged, unsubscribe));
+        let state = Some((receiver, ended, unsubscribe));
         Ok(futures::stream::unfold(state, |state| async move {
-            let (mut receiver, lagged, unsubscribe) = state?;
+            let (mut receiver, ended, unsubscribe) = state?;
             match receiver.recv().await {
-                Some(frame) => Some((Ok(frame), Some((receiver, lagged, unsubscribe)))),
-                // The bus dropped our sender: either we fell behind, or the bus is gone.
-                None if lagged.load(Ordering::Acquire) => {
-                    Some((Err(SubscriptionError::Lagged), None))
-                }
-                None => None,
+                Some(frame) => Some((Ok(frame), Some((receiver, ended, unsubscribe)))),
+                // The bus dropped our sender: we fell behind, it was disconnected, or it is gone.
+                None => match ended.load(Ordering::Acquire) {
+                    ENDED_LAGGED => Some((Err(SubscriptionError::Lagged), None)),
+                    ENDED_DISCONNECTED => {
+                        let cause = "the notification bus lost its broker".into();
+                        Some((Err(SubscriptionError::Broken(cause)), None))
+                    }
+                    _ => None,
+                },
             }
         })
         .boxed())
