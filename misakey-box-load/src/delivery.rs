@@ -22,6 +22,10 @@ pub(crate) struct Options {
     /// Base URL of the publisher, e.g. http://127.0.0.1:8090.
     #[arg(long)]
     url: String,
+    /// More instances to spread the sockets over (round robin with `--url`), e.g. instances
+    /// sharing the publisher's Redis.
+    #[arg(long)]
+    also: Vec<String>,
     /// Sockets to open (identities 0..N).
     #[arg(long, default_value_t = 10_000)]
     sockets: usize,
@@ -58,7 +62,15 @@ fn percentile(sorted: &[u64], fraction: f64) -> u64 {
 pub(crate) async fn run(options: Options) -> Result<(), String> {
     require_loopback(&options.url)?;
     let url = options.url.trim_end_matches('/').to_owned();
-    let ws_url = format!("ws{}", url.trim_start_matches("http"));
+    let mut instances = vec![url.clone()];
+    for other in &options.also {
+        require_loopback(other)?;
+        instances.push(other.trim_end_matches('/').to_owned());
+    }
+    let ws_urls: Vec<String> = instances
+        .iter()
+        .map(|u| format!("ws{}", u.trim_start_matches("http")))
+        .collect();
     let handshakes = Arc::new(Semaphore::new(200));
     let open = Arc::new(AtomicUsize::new(0));
     // Every socket reads until this long after publishing starts, then reports its latencies.
@@ -71,7 +83,8 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
             .acquire_owned()
             .await
             .map_err(|e| e.to_string())?;
-        let (ws_url, open, mut started) = (ws_url.clone(), open.clone(), started.clone());
+        let ws_url = ws_urls[index % ws_urls.len()].clone();
+        let (open, mut started) = (open.clone(), started.clone());
         tasks.push(tokio::spawn(async move {
             let mut request = format!("{ws_url}/box-users/{}/ws", id(index))
                 .into_client_request()
