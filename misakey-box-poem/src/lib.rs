@@ -32,7 +32,6 @@ mod health;
 pub mod openapi;
 pub mod server;
 mod settings;
-mod shutdown;
 mod websocket;
 
 use std::sync::Arc;
@@ -45,8 +44,8 @@ use poem::{Endpoint, EndpointExt as _, IntoEndpoint as _, Response, Route, get, 
 use tracing::Instrument as _;
 
 pub use error::error_response;
+pub use misakey_box::socket::{Shutdown, ShutdownSignal};
 pub use settings::HttpSettings;
-pub use shutdown::{Shutdown, ShutdownSignal};
 
 /// What every handler needs.
 #[derive(Debug)]

@@ -66,17 +66,14 @@ pub(crate) async fn socket(
     Ok(upgraded.into_response())
 }
 
-/// Small buffers: most sockets are idle, and memory per socket is what limits a server.
-/// tungstenite's own message limit sits above ours so that the driver sees oversized frames
-/// and closes them with 1009 itself.
 fn tungstenite_config(settings: &SocketSettings) -> WebSocketConfig {
-    let limit = settings.max_inbound_frame_bytes;
+    let limit = Some(settings.library_message_limit());
     WebSocketConfig::default()
-        .read_buffer_size(2 * 1024)
+        .read_buffer_size(SocketSettings::READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .max_write_buffer_size(64 * 1024)
-        .max_message_size(Some(limit.saturating_mul(8).max(64 * 1024)))
-        .max_frame_size(Some(limit.saturating_mul(8).max(64 * 1024)))
+        .max_write_buffer_size(SocketSettings::MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(limit)
+        .max_frame_size(limit)
 }
 
 fn client_frame(message: Message) -> ClientFrame {

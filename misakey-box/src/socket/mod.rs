@@ -8,10 +8,12 @@
 //! here, the same way for every frontend.
 
 mod driver;
+mod shutdown;
 
 use std::time::Duration;
 
 pub use driver::run_socket;
+pub use shutdown::{Shutdown, ShutdownSignal};
 
 use crate::domain::Frame;
 
@@ -27,6 +29,22 @@ pub struct SocketSettings {
     /// A send that the client does not take within this time ends the socket: a client that
     /// stopped reading cannot hold server memory or delay anyone.
     pub send_timeout: Duration,
+}
+
+impl SocketSettings {
+    /// Read buffer to give the WebSocket library per socket: most sockets are idle, and memory
+    /// per socket is what limits a server (tungstenite's default is 128 KiB).
+    pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+    /// Most bytes the library may hold unsent per socket.
+    pub const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+    /// The message size limit to give the WebSocket library: above ours, so that the driver
+    /// sees oversized frames and closes them with 1009 itself, yet bounded.
+    pub fn library_message_limit(&self) -> usize {
+        self.max_inbound_frame_bytes
+            .saturating_mul(8)
+            .max(64 * 1024)
+    }
 }
 
 impl Default for SocketSettings {

@@ -1,3 +1,5 @@
+//! Stopping sockets on shutdown, and waiting for them to finish closing.
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -69,8 +71,8 @@ impl ShutdownSignal {
         }
     }
 
-    /// Counts `socket` among those the shutdown waits for.
-    pub(crate) fn track<F: Future>(&self, socket: F) -> impl Future<Output = F::Output> + use<F> {
+    /// Counts `socket` (the future running it) among those the shutdown waits for.
+    pub fn track<F: Future>(&self, socket: F) -> impl Future<Output = F::Output> + use<F> {
         self.sockets.track_future(socket)
     }
 }

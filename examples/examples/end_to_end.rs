@@ -1,0 +1,114 @@
+//! The whole flow in one run: starts the reference server in this process on a fresh embedded
+//! SQLite file, opens Alice's and Bob's sockets, has Alice contact Bob over HTTP, and prints
+//! what each side receives, step by step. The fastest way to see what misakey-box does.
+//!
+//! Run: `cargo run -p misakey-box-examples --example end_to_end`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use misakey_box::bus::InProcessBus;
+use misakey_box::storage::SeaOrmStorage;
+use misakey_box::{BoxService, Config, Ports};
+use misakey_box_poem::HttpSettings;
+use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
+use misakey_box_testkit::conformance::client::{Auth, open_socket, post_contact};
+use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
+use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
+
+fn show(step: &str, value: &serde_json::Value) {
+    println!(
+        "{step}\n{}\n",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let file =
+        std::env::temp_dir().join(format!("misakey-box-end-to-end-{}.db", std::process::id()));
+    let storage = SeaOrmStorage::connect(&format!("sqlite://{}", file.display())).await?;
+    storage.load_fixtures(&fixtures()).await?;
+    let storage = Arc::new(storage);
+    let ports = Ports::new(
+        storage.clone(),
+        storage.clone(),
+        storage,
+        Arc::new(InProcessBus::new()),
+    );
+    let service = BoxService::new(
+        ports,
+        Config::new(misakey_box_poem::server::DEFAULT_OWNER_ORG_ID),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let target = ConformanceTarget::new(format!("http://{}", listener.local_addr()?));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(misakey_box_poem::server::serve(
+        listener,
+        service,
+        HttpSettings::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    println!(
+        "1. server listening on {} (database {})\n",
+        target.base_url,
+        file.display()
+    );
+
+    let mut alice = open_socket(
+        &target,
+        &ALICE_ID.to_string(),
+        Auth::bearer(ALICE_TOKEN),
+        None,
+    )
+    .await
+    .map_err(|e| format!("{e:?}"))?;
+    let mut bob_socket = open_socket(&target, &BOB_ID.to_string(), Auth::bearer(BOB_TOKEN), None)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    println!("2. Alice ({ALICE_ID}) and Bob ({BOB_ID}) each opened a socket\n");
+
+    let body = ContactRequestBuilder::new(&bob())
+        .title("Alice & Bob")
+        .build();
+    show("3. Alice posts a contact request to Bob:", &body);
+    let (status, created) = post_contact(&target, ALICE_TOKEN, ALICE_ID, &body).await;
+    show(
+        &format!("4. the server answers {status} with the new box:"),
+        &created,
+    );
+
+    show(
+        "5. Alice's socket receives the box's first event:",
+        &alice.next_update().await,
+    );
+    show("6. then its access mode:", &alice.next_update().await);
+    show(
+        "7. Bob's socket receives his invitation:",
+        &bob_socket.next_update().await,
+    );
+
+    let ack = serde_json::json!({"type": "ack", "object": {"sender_id": BOB_ID, "box_id": created["id"]}});
+    bob_socket.send_json(&ack).await;
+    show(
+        "8. Bob acknowledges the box; every socket of Bob's gets the ack back:",
+        &bob_socket.next_update().await,
+    );
+
+    let _ = stop.send(());
+    let (alice_closed, bob_closed) = tokio::join!(
+        alice.closed(Duration::from_secs(10)),
+        bob_socket.closed(Duration::from_secs(10))
+    );
+    tokio::time::timeout(Duration::from_secs(15), server).await???;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    println!(
+        "9. the server stopped; Alice's socket ended with {:?}, Bob's with {:?}",
+        alice_closed.0, bob_closed.0
+    );
+    Ok(())
+}

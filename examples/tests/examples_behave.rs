@@ -1,0 +1,137 @@
+//! The examples' shared code: the socket listener's reconnect loop, and the poem application
+//! that nests the routes under `/api`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use misakey_box::bus::InProcessBus;
+use misakey_box::socket::Shutdown;
+use misakey_box::{BoxService, Config, Ports};
+use misakey_box_examples::listener::{Event, listen};
+use misakey_box_poem::HttpSettings;
+use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
+use misakey_box_testkit::conformance::client::{get, post_contact};
+use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
+use misakey_box_testkit::database::TestDatabase;
+use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
+use poem::listener::TcpAcceptor;
+use serde_json::json;
+use uuid::Uuid;
+
+async fn service(database: &TestDatabase) -> BoxService {
+    database.load_fixtures(&fixtures()).await.unwrap();
+    let storage = Arc::new((**database).clone());
+    BoxService::new(
+        Ports::new(
+            storage.clone(),
+            storage.clone(),
+            storage,
+            Arc::new(InProcessBus::new()),
+        ),
+        Config::new(Uuid::nil()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_prints_updates_and_reconnects_when_the_server_goes() {
+    let database = TestDatabase::sqlite().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(misakey_box_poem::server::serve(
+        listener,
+        service(&database).await,
+        HttpSettings::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let target = ConformanceTarget::new(format!("http://{address}"));
+
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let url = format!("ws://{address}/box-users/{BOB_ID}/ws");
+    let listening = tokio::spawn(async move {
+        listen(&url, BOB_TOKEN, Some(2), |event| drop(events.send(event))).await
+    });
+    assert_eq!(received.recv().await, Some(Event::Connected));
+    let (status, created) = post_contact(
+        &target,
+        ALICE_TOKEN,
+        ALICE_ID,
+        &ContactRequestBuilder::new(&bob()).build(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    match received.recv().await {
+        Some(Event::Update(update)) => {
+            assert_eq!(update["object"]["details"]["box_id"], created["id"])
+        }
+        other => panic!("expected the notification, got {other:?}"),
+    }
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), listening)
+        .await
+        .unwrap()
+        .unwrap();
+    while let Ok(event) = received.try_recv() {
+        rest.push(event);
+    }
+    assert!(
+        matches!(&rest[0], Event::Ended(why) if why.contains("Away")),
+        "{rest:?}"
+    );
+    assert_eq!(
+        rest[1],
+        Event::Reconnecting(misakey_box_examples::listener::FIRST_BACKOFF)
+    );
+    assert!(
+        matches!(&rest[2], Event::Ended(why) if why.starts_with("cannot connect")),
+        "{rest:?}"
+    );
+    assert_eq!(rest.len(), 3, "{rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poem_application_serves_its_routes_and_the_box_routes_under_api() {
+    let database = TestDatabase::sqlite().await;
+    let (_shutdown, signal) = Shutdown::new();
+    let app = misakey_box_examples::poem_embedding::app(
+        service(&database).await,
+        HttpSettings::default(),
+        signal,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(listener).unwrap()).run(app),
+    );
+
+    let app_target = ConformanceTarget::new(format!("http://{address}"));
+    assert_eq!(
+        get(&app_target, "/about").await,
+        (200, json!({"app": "my-app", "boxes": "/api"}))
+    );
+    let api = ConformanceTarget::new(format!("http://{address}/api"));
+    assert_eq!(
+        post_contact(
+            &api,
+            ALICE_TOKEN,
+            ALICE_ID,
+            &ContactRequestBuilder::new(&bob()).build()
+        )
+        .await
+        .0,
+        201
+    );
+    let response = reqwest::get(format!("http://{address}/api/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-served-by"],
+        "my-app",
+        "the application's middleware wraps the box routes"
+    );
+}
