@@ -19,12 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .load_fixtures(&misakey_box_poem::demo::fixtures())
         .await?;
     let storage = Arc::new(storage);
-    let ports = Ports::new(
-        storage.clone(),
-        storage.clone(),
-        storage,
-        Arc::new(InProcessBus::new()),
-    );
+    let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
     let (shutdown, signal) = Shutdown::new();
     let state = AppState {
         service: BoxService::new(

@@ -21,12 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .load_fixtures(&misakey_box_poem::demo::fixtures())
         .await?;
     let storage = Arc::new(storage);
-    let ports = Ports::new(
-        storage.clone(),
-        storage.clone(),
-        storage,
-        Arc::new(InProcessBus::new()),
-    );
+    let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
     let service = BoxService::new(
         ports,
         Config::new(misakey_box_poem::server::DEFAULT_OWNER_ORG_ID),

@@ -38,12 +38,7 @@ async fn start(database: Option<TestDatabase>, socket: SocketSettings) -> Option
     let database = database?;
     database.load_fixtures(&fixtures()).await.unwrap();
     let storage = Arc::new((*database).clone());
-    let ports = Ports::new(
-        storage.clone(),
-        storage.clone(),
-        storage,
-        Arc::new(InProcessBus::new()),
-    );
+    let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
     let (shutdown, signal): (Shutdown, ShutdownSignal) = Shutdown::new();
     let state = AppState {
         service: BoxService::new(ports, Config::new(Uuid::new_v4())),

@@ -22,12 +22,7 @@ async fn service(database: &TestDatabase) -> BoxService {
     database.load_fixtures(&fixtures()).await.unwrap();
     let storage = Arc::new((**database).clone());
     BoxService::new(
-        Ports::new(
-            storage.clone(),
-            storage.clone(),
-            storage,
-            Arc::new(InProcessBus::new()),
-        ),
+        Ports::with_storage(storage, Arc::new(InProcessBus::new())),
         Config::new(Uuid::nil()),
     )
 }

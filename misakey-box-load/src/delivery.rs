@@ -8,11 +8,8 @@ use futures::StreamExt as _;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::identities::{id, token};
+use crate::identities::open_socket;
 use crate::publisher::now_us;
 use crate::require_loopback;
 
@@ -43,13 +40,6 @@ fn sent_us(text: &str) -> Option<u64> {
     let start = text.find("\"sent_us\":")? + "\"sent_us\":".len();
     let digits = text[start..].split(|c: char| !c.is_ascii_digit()).next()?;
     digits.parse().ok()
-}
-
-/// tungstenite's default 128 KiB read buffer per socket would cost the client 1.3 GB here.
-pub(crate) fn small_buffers() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
 }
 
 fn percentile(sorted: &[u64], fraction: f64) -> u64 {
@@ -86,17 +76,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
         let ws_url = ws_urls[index % ws_urls.len()].clone();
         let (open, mut started) = (open.clone(), started.clone());
         tasks.push(tokio::spawn(async move {
-            let mut request = format!("{ws_url}/box-users/{}/ws", id(index))
-                .into_client_request()
-                .map_err(|e| e.to_string())?;
-            let cookie =
-                HeaderValue::from_str(&format!("accesstoken={}; tokentype=bearer", token(index)))
-                    .map_err(|e| e.to_string())?;
-            request.headers_mut().insert("Cookie", cookie);
-            let (mut socket, _) =
-                tokio_tungstenite::connect_async_with_config(request, Some(small_buffers()), false)
-                    .await
-                    .map_err(|e| format!("socket {index}: {e}"))?;
+            let mut socket = open_socket(&ws_url, index).await?;
             drop(permit);
             open.fetch_add(1, Ordering::Relaxed);
             let _ = started.wait_for(|s| *s).await;

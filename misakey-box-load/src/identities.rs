@@ -17,6 +17,33 @@ pub(crate) fn token(index: usize) -> String {
     format!("load-{index}")
 }
 
+/// The socket type of the load clients.
+pub(crate) type LoadSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the socket of identity `index` on `ws_base` (`ws://host:port`), with small buffers:
+/// tungstenite's default 128 KiB read buffer per socket would cost a 10,000-socket client
+/// 1.3 GB and make it, rather than the server, what a benchmark measures.
+pub(crate) async fn open_socket(ws_base: &str, index: usize) -> Result<LoadSocket, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+    let mut request = format!("{ws_base}/box-users/{}/ws", id(index))
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    let cookie = HeaderValue::from_str(&format!("accesstoken={}; tokentype=bearer", token(index)))
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert("Cookie", cookie);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+        .await
+        .map_err(|e| format!("socket {index}: {e}"))?;
+    Ok(socket)
+}
+
 pub(crate) fn write_fixtures(count: usize, out: &Path) -> Result<(), String> {
     let identities = (0..count).map(|i| Identity {
         id: id(i),

@@ -117,7 +117,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
         }
         None => Arc::new(InProcessBus::new()),
     };
-    let ports = Ports::new(storage.clone(), storage.clone(), storage, bus);
+    let ports = Ports::with_storage(storage, bus);
     let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
     let app = Route::new()
         .at("/bench/publish", post(publish).data(service.clone()))

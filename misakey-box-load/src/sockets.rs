@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use tokio::sync::{Semaphore, watch};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::identities::{id, token};
+use crate::identities::open_socket;
 use crate::require_loopback;
 
 /// Options of `sockets`.
@@ -43,21 +41,12 @@ pub(crate) fn rss_kib(pid: u32) -> Result<u64, String> {
 }
 
 /// Opens socket `index` and keeps reading (so pings are answered) until `stop`.
-pub(crate) async fn hold_socket(
+async fn hold_socket(
     url: String,
     index: usize,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let mut request = format!("{url}/box-users/{}/ws", id(index))
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
-    let cookie = HeaderValue::from_str(&format!("accesstoken={}; tokentype=bearer", token(index)))
-        .map_err(|e| e.to_string())?;
-    request.headers_mut().insert("Cookie", cookie);
-    let config = Some(crate::delivery::small_buffers());
-    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, config, false)
-        .await
-        .map_err(|e| format!("socket {index}: {e}"))?;
+    let mut socket = open_socket(&url, index).await?;
     tokio::select! {
         _ = async { while socket.next().await.is_some() {} } => Err(format!("socket {index} closed by the server")),
         _ = stop.wait_for(|stop| *stop) => Ok(()),

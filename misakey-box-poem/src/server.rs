@@ -103,7 +103,7 @@ pub async fn run(
         Some(url) => Arc::new(RedisBus::connect(url, &config.redis_channel_prefix).await?),
         None => Arc::new(InProcessBus::new()),
     };
-    let ports = Ports::new(storage.clone(), storage.clone(), storage, bus);
+    let ports = Ports::with_storage(storage, bus);
     let service = BoxService::new(
         ports,
         Config::new(config.owner_org_id).with_required_acr(config.required_acr),

@@ -67,7 +67,7 @@ async fn start(
     database.load_fixtures(&fixtures()).await.unwrap();
     let storage = Arc::new((*database).clone());
     let service = BoxService::new(
-        Ports::new(storage.clone(), storage.clone(), storage, bus),
+        Ports::with_storage(storage, bus),
         Config::new(Uuid::new_v4()),
     );
     let http = HttpSettings {

@@ -226,12 +226,7 @@ fn invalid_flags_are_refused() {
 /// A server on `storage` in this process, for the checks that need to reach into it.
 async fn serve_in_process(storage: &TestDatabase) -> ConformanceTarget {
     let storage = Arc::new((**storage).clone());
-    let ports = Ports::new(
-        storage.clone(),
-        storage.clone(),
-        storage,
-        Arc::new(InProcessBus::new()),
-    );
+    let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
     let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -25,10 +25,7 @@ const OWNER: Uuid = Uuid::from_u128(0x0e9a);
 async fn instance(storage: SeaOrmStorage, redis: &str, prefix: &str) -> ConformanceTarget {
     let storage = Arc::new(storage);
     let bus = Arc::new(RedisBus::connect(redis, prefix).await.unwrap());
-    let service = BoxService::new(
-        Ports::new(storage.clone(), storage.clone(), storage, bus),
-        Config::new(OWNER),
-    );
+    let service = BoxService::new(Ports::with_storage(storage, bus), Config::new(OWNER));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(misakey_box_poem::server::serve(

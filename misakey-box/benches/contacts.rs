@@ -131,12 +131,7 @@ async fn bench(database: &str, options: &Options) {
     db.load_fixtures(&fixtures).await.expect("fixtures");
     let storage = Arc::new((*db).clone());
     let service = BoxService::new(
-        Ports::new(
-            storage.clone(),
-            storage.clone(),
-            storage,
-            Arc::new(InProcessBus::new()),
-        ),
+        Ports::with_storage(storage, Arc::new(InProcessBus::new())),
         Config::new(Uuid::new_v4()),
     );
     let mut rates = Vec::new();

@@ -48,6 +48,14 @@ impl Ports {
         }
     }
 
+    /// One storage serving the three storage ports (as `SeaOrmStorage` does), and a bus.
+    pub fn with_storage<S>(storage: Arc<S>, bus: Arc<dyn NotificationBus>) -> Self
+    where
+        S: BoxStore + IdentityDirectory + TokenIntrospector,
+    {
+        Self::new(storage.clone(), storage.clone(), storage, bus)
+    }
+
     /// Replaces the clock (tests use a fixed one).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

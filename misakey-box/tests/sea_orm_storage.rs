@@ -92,7 +92,7 @@ async fn service_on(storage: &SeaOrmStorage) -> (BoxService, Arc<RecordingBus>) 
     storage.load_fixtures(&fixtures()).await.unwrap();
     let bus = Arc::new(RecordingBus::new());
     let storage = Arc::new(storage.clone());
-    let ports = Ports::new(storage.clone(), storage.clone(), storage, bus.clone())
+    let ports = Ports::with_storage(storage, bus.clone())
         .with_clock(Arc::new(FixedClock::default()))
         .with_ids(Arc::new(SequentialIds::new()));
     (BoxService::new(ports, Config::new(TEST_OWNER_ORG_ID)), bus)
@@ -337,13 +337,7 @@ async fn tokens_are_introspected_from_the_table(db: &TestDatabase) {
     let clock = Arc::new(FixedClock::new(expires_at));
     let storage = Arc::new((**db).clone());
     let later = BoxService::new(
-        Ports::new(
-            storage.clone(),
-            storage.clone(),
-            storage,
-            Arc::new(RecordingBus::new()),
-        )
-        .with_clock(clock),
+        Ports::with_storage(storage, Arc::new(RecordingBus::new())).with_clock(clock),
         Config::new(TEST_OWNER_ORG_ID),
     );
     assert_eq!(
