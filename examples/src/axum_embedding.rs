@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{
     CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
 };
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,7 +20,7 @@ use misakey_box::socket::{ClientFrame, ServerFrame, ShutdownSignal, SocketSettin
 use misakey_box::web::{
     ACCESS_TOKEN_COOKIE, CSRF_COOKIE, CSRF_HEADER, TOKEN_TYPE_COOKIE, body_too_large, check_csrf,
     check_json_content_type, check_origin, new_csrf_token, no_such_route, parse_json_body,
-    unreadable_body, websocket_upgrade_required,
+    since_from_query, unreadable_body, websocket_upgrade_required,
 };
 use misakey_box::{BoxService, Caller, Credentials, Error};
 
@@ -129,6 +129,7 @@ async fn socket(
     Path(id): Path<String>,
     jar: CookieJar,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &jar, &id).await?;
@@ -136,6 +137,7 @@ async fn socket(
         headers.get(header::ORIGIN).map(|value| value.as_bytes()),
         &state.allowed_origins,
     )?;
+    let since = since_from_query(query.as_deref())?;
     let upgrade = upgrade.map_err(|_| websocket_upgrade_required())?;
     let session = state.service.socket_session(&caller);
     // Subscribed before answering 101: nothing published after the handshake is missed.
@@ -168,6 +170,7 @@ async fn socket(
                 incoming,
                 Box::pin(outgoing),
                 settings,
+                since,
                 shutdown.wait(),
             )
             .await;

@@ -13,8 +13,8 @@ use crate::AppState;
 use crate::auth::{authorize, check_origin};
 use crate::error::ApiError;
 
-/// Authorises, checks the `Origin`, subscribes the caller (before answering 101, so that
-/// nothing published after the handshake is missed), then runs the socket.
+/// Authorises, checks the `Origin` and `since`, subscribes the caller (before answering 101,
+/// so that nothing published after the handshake is missed), then runs the socket.
 #[handler]
 pub(crate) async fn socket(
     req: &Request,
@@ -23,6 +23,7 @@ pub(crate) async fn socket(
 ) -> Result<Response, ApiError> {
     let caller = authorize(state, req, &id).await?;
     check_origin(req, &state.settings.allowed_origins)?;
+    let since = misakey_box::web::since_from_query(req.uri().query())?;
     let websocket = WebSocket::from_request_without_body(req)
         .await
         .map_err(|_| misakey_box::web::websocket_upgrade_required())?;
@@ -57,6 +58,7 @@ pub(crate) async fn socket(
                     incoming,
                     Box::pin(outgoing),
                     settings,
+                    since,
                     shutdown.wait(),
                 )
                 .await;

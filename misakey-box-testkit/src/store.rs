@@ -1,13 +1,17 @@
 //! The reference box store, in memory.
 
 use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use misakey_box::domain::{CryptoAction, Event, KeyShare, Notification};
+use misakey_box::domain::{
+    CryptoAction, Event, KeyShare, Notification, RealtimeUpdate, SequencedUpdate,
+};
 use misakey_box::error::StoreError;
-use misakey_box::ports::{BoxStore, ContactRecord};
+use misakey_box::ports::{BoxStore, ContactRecord, LogPositions, Retention};
 use uuid::Uuid;
 
 /// A [`BoxStore`] in memory: the behaviour every other store is held to by the contract suite.
@@ -27,6 +31,28 @@ struct State {
     crypto_actions: Vec<CryptoAction>,
     notifications: Vec<Notification>,
     unread_counts: HashMap<(Uuid, Uuid), u64>,
+    /// Last position assigned per identity (never goes back, even when entries are pruned).
+    positions: HashMap<Uuid, u64>,
+    /// Kept log entries per identity, in position order.
+    logs: HashMap<Uuid, Vec<LogEntry>>,
+}
+
+#[derive(Debug, Clone)]
+struct LogEntry {
+    seq: u64,
+    update: RealtimeUpdate,
+    created_at: DateTime<Utc>,
+    published: bool,
+}
+
+impl LogEntry {
+    fn sequenced(&self, recipient: Uuid) -> SequencedUpdate {
+        SequencedUpdate {
+            recipient,
+            seq: self.seq,
+            update: self.update.clone(),
+        }
+    }
 }
 
 impl InMemoryBoxStore {
@@ -52,7 +78,10 @@ impl InMemoryBoxStore {
 
 #[async_trait]
 impl BoxStore for InMemoryBoxStore {
-    async fn save_contact(&self, record: &ContactRecord) -> Result<(), StoreError> {
+    async fn save_contact(
+        &self,
+        record: &ContactRecord,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
         let mut state = self.state()?;
         // Checked before any write, under the one lock: all or nothing.
         if state
@@ -68,7 +97,112 @@ impl BoxStore for InMemoryBoxStore {
         );
         state.crypto_actions.push(record.crypto_action.clone());
         state.notifications.push(record.notification.clone());
+        let mut sequenced = Vec::with_capacity(record.updates.len());
+        for addressed in &record.updates {
+            let position = state.positions.entry(addressed.recipient).or_insert(0);
+            *position += 1;
+            let entry = LogEntry {
+                seq: *position,
+                update: addressed.update.clone(),
+                created_at: record.created_at,
+                published: false,
+            };
+            sequenced.push(entry.sequenced(addressed.recipient));
+            state
+                .logs
+                .entry(addressed.recipient)
+                .or_default()
+                .push(entry);
+        }
+        Ok(sequenced)
+    }
+
+    async fn updates_after(
+        &self,
+        identity_id: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+        let state = self.state()?;
+        let log = state
+            .logs
+            .get(&identity_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(log
+            .iter()
+            .filter(|e| e.seq > after)
+            .take(limit)
+            .map(|e| e.sequenced(identity_id))
+            .collect())
+    }
+
+    async fn log_positions(&self, identity_id: Uuid) -> Result<LogPositions, StoreError> {
+        let state = self.state()?;
+        let latest = state.positions.get(&identity_id).copied().unwrap_or(0);
+        let oldest = state
+            .logs
+            .get(&identity_id)
+            .and_then(|log| log.first())
+            .map_or(latest + 1, |e| e.seq);
+        Ok(LogPositions { oldest, latest })
+    }
+
+    async fn unpublished_updates(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+        let state = self.state()?;
+        let mut stranded: Vec<(DateTime<Utc>, SequencedUpdate)> = state
+            .logs
+            .iter()
+            .flat_map(|(recipient, log)| {
+                log.iter()
+                    .filter(|e| !e.published && e.created_at < created_before)
+                    .map(|e| (e.created_at, e.sequenced(*recipient)))
+            })
+            .collect();
+        stranded.sort_by_key(|(at, update)| (*at, update.recipient, update.seq));
+        Ok(stranded
+            .into_iter()
+            .take(limit)
+            .map(|(_, update)| update)
+            .collect())
+    }
+
+    async fn mark_published(&self, updates: &[(Uuid, u64)]) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        for (recipient, seq) in updates {
+            if let Some(entry) = state
+                .logs
+                .get_mut(recipient)
+                .and_then(|log| log.iter_mut().find(|e| e.seq == *seq))
+            {
+                entry.published = true;
+            }
+        }
         Ok(())
+    }
+
+    async fn prune_updates(
+        &self,
+        retention: Retention,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let cutoff = now - retention.max_age;
+        let mut removed = 0;
+        for log in state.logs.values_mut() {
+            let before = log.len();
+            log.retain(|e| e.created_at >= cutoff);
+            let excess = log
+                .len()
+                .saturating_sub(usize::try_from(retention.max_per_identity).unwrap_or(usize::MAX));
+            log.drain(..excess);
+            removed += (before - log.len()) as u64;
+        }
+        Ok(removed)
     }
 
     async fn box_events(&self, box_id: Uuid) -> Result<Vec<Event>, StoreError> {

@@ -51,6 +51,7 @@
 //! assert_eq!(
 //!     notification,
 //!     json!({
+//!         "seq": 1,
 //!         "type": "notification",
 //!         "object": {
 //!             "id": SequentialIds::nth(5),
@@ -87,4 +88,4 @@ pub mod web;
 
 pub use error::{Detail, Error, ErrorCode, Origin};
 pub use service::{BoxService, Config, DEFAULT_REQUIRED_ACR, Ports};
-pub use use_cases::{Caller, Credentials, InboundOutcome, SocketSession};
+pub use use_cases::{Caller, Credentials, InboundOutcome, SocketSession, SocketSubscription};

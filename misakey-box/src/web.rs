@@ -130,6 +130,28 @@ pub fn no_such_route() -> Error {
     Error::new(ErrorCode::NotFound, Origin::NotDefined, "no such route")
 }
 
+/// The `since` of a socket URL's query (`?since=N`, N >= 0): where a resuming client left off.
+/// `None` when absent; anything but a non-negative integer is a 400 on the query.
+pub fn since_from_query(query: Option<&str>) -> Result<Option<u64>, Error> {
+    let Some(value) = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("since="))
+    else {
+        return Ok(None);
+    };
+    let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<u64>() {
+        Ok(since) if digits_only => Ok(Some(since)),
+        _ => Err(Error::new(
+            ErrorCode::BadRequest,
+            Origin::Query,
+            "since must be a non-negative integer",
+        )
+        .with_detail("since", Detail::Malformed)),
+    }
+}
+
 /// A request to a socket route that is not a WebSocket handshake.
 pub fn websocket_upgrade_required() -> Error {
     Error::new(
@@ -210,6 +232,29 @@ mod tests {
                 .details()["content-type"],
             "invalid"
         );
+    }
+
+    #[test]
+    fn since_is_a_non_negative_integer() {
+        assert_eq!(since_from_query(None), Ok(None));
+        assert_eq!(since_from_query(Some("other=1")), Ok(None));
+        assert_eq!(since_from_query(Some("since=0")), Ok(Some(0)));
+        assert_eq!(since_from_query(Some("a=b&since=42")), Ok(Some(42)));
+        let malformed = json!({"code": "bad_request", "origin": "query", "desc": "since must be a non-negative integer", "details": {"since": "malformed"}});
+        for bad in [
+            "since=",
+            "since=-1",
+            "since=+1",
+            "since=1.5",
+            "since=x",
+            "since=99999999999999999999999",
+        ] {
+            assert_eq!(
+                since_from_query(Some(bad)).unwrap_err().to_json(),
+                malformed,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

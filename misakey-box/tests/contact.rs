@@ -80,8 +80,9 @@ async fn contact_publishes_two_events_to_the_caller_and_a_notification_to_the_co
         .await
         .unwrap();
 
-    let event_new = |event_id: Uuid, kind: &str, content: Value| {
+    let event_new = |seq: u64, event_id: Uuid, kind: &str, content: Value| {
         json!({
+            "seq": seq,
             "type": "event.new",
             "object": {
                 "id": event_id,
@@ -99,16 +100,18 @@ async fn contact_publishes_two_events_to_the_caller_and_a_notification_to_the_co
         bed.bus.updates_for(ALICE_ID),
         vec![
             event_new(
+                1,
                 id(2),
                 "create",
                 json!({"public_key": SPEC_BOX_PUBLIC_KEY, "title": "T", "state": "open"})
             ),
-            event_new(id(3), "state.access_mode", json!({"value": "public"})),
+            event_new(2, id(3), "state.access_mode", json!({"value": "public"})),
         ]
     );
     assert_eq!(
         bed.bus.updates_for(BOB_ID),
         vec![json!({
+            "seq": 1,
             "type": "notification",
             "object": {
                 "id": id(5),

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{SinkExt as _, StreamExt as _};
+use misakey_box::SocketSubscription;
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::Frame;
 use misakey_box::ports::{NotificationBus as _, Subscription, SubscriptionError};
@@ -31,16 +32,32 @@ struct Harness {
 }
 
 async fn start(bed: &TestBed, subscription: Subscription, outgoing_capacity: usize) -> Harness {
+    start_resuming(bed, subscription, outgoing_capacity, 0, None).await
+}
+
+/// A socket whose live delivery starts after `live_from`, resuming after `since` if given.
+async fn start_resuming(
+    bed: &TestBed,
+    subscription: Subscription,
+    outgoing_capacity: usize,
+    live_from: u64,
+    since: Option<u64>,
+) -> Harness {
     let session = bed.service.socket_session(&bed.alice_caller().await);
     let (client, incoming) = mpsc::channel(16);
     let (outgoing, server) = mpsc::channel(outgoing_capacity);
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
+    let subscription = SocketSubscription {
+        updates: subscription,
+        live_from,
+    };
     let end = tokio::spawn(run_socket(
         session,
         subscription,
         incoming,
         outgoing,
         SETTINGS,
+        since,
         async {
             let _ = shutdown_signal.await;
         },
@@ -303,4 +320,107 @@ async fn a_client_that_never_answers_the_close_is_dropped_after_the_send_timeout
         SocketEnd::Closed(CloseReason::GoingAway)
     );
     assert_eq!(closed_at.elapsed(), SETTINGS.send_timeout);
+}
+
+/// Alice contacts Bob `times` times: Alice's log gets positions 1..=2*times.
+async fn alice_contacts_bob(bed: &TestBed, times: usize) {
+    let alice = bed.alice_caller().await;
+    for _ in 0..times {
+        bed.service
+            .contact(&alice, &bed.request_to_bob().build())
+            .await
+            .unwrap();
+    }
+}
+
+async fn texts_until_quiet(socket: &mut Harness) -> Vec<serde_json::Value> {
+    let mut frames = Vec::new();
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(Duration::from_secs(1), socket.server.next()).await
+    {
+        match frame {
+            ServerFrame::Text(frame) => frames.push(frame.to_json()),
+            other => panic!("expected updates, got {other:?}"),
+        }
+    }
+    frames
+}
+
+fn seqs(frames: &[serde_json::Value]) -> Vec<u64> {
+    frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn resuming_replays_what_was_missed_then_continues_live_without_duplicates() {
+    let bed = TestBed::new();
+    alice_contacts_bob(&bed, 3).await;
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_resuming(&bed, subscription, 64, 6, Some(2)).await;
+    let replayed = texts_until_quiet(&mut socket).await;
+    assert_eq!(seqs(&replayed), vec![3, 4, 5, 6]);
+    assert_eq!(
+        replayed,
+        bed.bus.updates_for(ALICE_ID)[2..].to_vec(),
+        "the replay is what was published"
+    );
+    alice_contacts_bob(&bed, 1).await;
+    assert_eq!(seqs(&texts_until_quiet(&mut socket).await), vec![7, 8]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn duplicates_are_dropped_and_gaps_are_filled_from_the_log() {
+    let bed = TestBed::new();
+    alice_contacts_bob(&bed, 2).await; // Alice: 1..=4
+    // The socket listens on a bus of its own: the test decides what arrives live, and when.
+    let bus = InProcessBus::new();
+    let subscription = bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_resuming(&bed, subscription, 64, 4, None).await;
+    tokio::time::sleep(Duration::from_millis(10)).await; // the socket has started: nothing to catch up
+    alice_contacts_bob(&bed, 2).await; // Alice: 5..=8, committed
+    let logged = bed
+        .service
+        .socket_session(&bed.alice_caller().await)
+        .resume(4)
+        .await
+        .unwrap()
+        .0;
+    // Live delivery brings 7, then 6 and 5 late; 8 not at all.
+    for seq in [7, 6, 5] {
+        bus.publish(ALICE_ID, &logged[seq - 5]).await.unwrap();
+    }
+    let sent = texts_until_quiet(&mut socket).await;
+    assert_eq!(
+        seqs(&sent),
+        vec![5, 6, 7],
+        "7 brought 5 and 6 from the log first; the late 6 and 5 were dropped"
+    );
+    assert_eq!(
+        sent,
+        logged[..3].iter().map(Frame::to_json).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_position_beyond_the_log_or_pruned_asks_for_a_resync() {
+    let bed = TestBed::new();
+    alice_contacts_bob(&bed, 2).await;
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_resuming(&bed, subscription, 64, 4, Some(10)).await;
+    let resync =
+        json!({"type": "resync_required", "object": {"since": 10, "oldest": 1, "latest": 4}});
+    assert_eq!(texts_until_quiet(&mut socket).await, vec![resync]);
+
+    let retention = misakey_box::ports::Retention {
+        max_per_identity: 1,
+        max_age: chrono::TimeDelta::days(1),
+    };
+    bed.service.prune_updates(retention).await.unwrap();
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_resuming(&bed, subscription, 64, 4, Some(1)).await;
+    let resync =
+        json!({"type": "resync_required", "object": {"since": 1, "oldest": 4, "latest": 4}});
+    assert_eq!(texts_until_quiet(&mut socket).await, vec![resync]);
+    // Then live, from the latest position.
+    alice_contacts_bob(&bed, 1).await;
+    assert_eq!(seqs(&texts_until_quiet(&mut socket).await), vec![5, 6]);
 }

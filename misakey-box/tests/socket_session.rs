@@ -30,8 +30,8 @@ async fn an_own_ack_resets_the_count_and_reaches_every_socket_of_the_identity() 
     let alice = bed.alice_caller().await;
     let session = bed.service.socket_session(&alice);
     let (mut first, mut second) = (
-        session.subscribe().await.unwrap(),
-        session.subscribe().await.unwrap(),
+        session.subscribe().await.unwrap().updates,
+        session.subscribe().await.unwrap().updates,
     );
     let mut bob_socket = bed.service.ports().bus.subscribe(BOB_ID).await.unwrap();
     bed.store
@@ -63,7 +63,7 @@ async fn an_own_ack_resets_the_count_and_reaches_every_socket_of_the_identity() 
 async fn a_foreign_ack_is_dropped_and_reaches_nobody() {
     let bed = TestBed::new();
     let session = bed.service.socket_session(&bed.alice_caller().await);
-    let mut alice_socket = session.subscribe().await.unwrap();
+    let mut alice_socket = session.subscribe().await.unwrap().updates;
     let mut bob_socket = bed.service.ports().bus.subscribe(BOB_ID).await.unwrap();
     bed.store
         .increment_unread_count(BOB_ID, BOX_ID)

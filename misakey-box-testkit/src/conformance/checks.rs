@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::client::{
-    Auth, Csrf, SocketClosed, get, open_socket, open_socket_with_receive_buffer, post_contact,
-    post_contact_raw,
+    Auth, Csrf, SocketClosed, get, open_socket, open_socket_resuming,
+    open_socket_with_receive_buffer, post_contact, post_contact_raw,
 };
 use super::{
     ALLOWED_ORIGIN, CAROL_ID, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID, EXPIRED_TOKEN,
@@ -654,6 +654,7 @@ pub async fn contact_notifies_both_sides_on_every_socket(target: &ConformanceTar
     let access_mode = alice_socket.next_update().await;
     let event_new = |event: &Value, kind: &str, content: Value| {
         json!({
+            "seq": event["seq"],
             "type": "event.new",
             "object": {
                 "id": event["object"]["id"],
@@ -676,6 +677,14 @@ pub async fn contact_notifies_both_sides_on_every_socket(target: &ConformanceTar
         )
     );
     assert_eq!(create["object"]["id"], created["last_event"]["id"]);
+    let create_seq = create["seq"]
+        .as_u64()
+        .expect("durable updates carry their position");
+    assert_eq!(
+        access_mode["seq"],
+        json!(create_seq + 1),
+        "consecutive positions"
+    );
     assert_eq!(
         access_mode,
         event_new(
@@ -693,6 +702,7 @@ pub async fn contact_notifies_both_sides_on_every_socket(target: &ConformanceTar
     assert_eq!(
         first,
         &json!({
+            "seq": first["seq"],
             "type": "notification",
             "object": {
                 "id": first["object"]["id"],
@@ -898,4 +908,110 @@ pub async fn a_socket_that_never_reads_is_closed_without_delaying_others(
         received < sent,
         "the stalled socket received all {sent} updates: it was never cut off"
     );
+}
+
+/// A client that reconnects with `?since=` the last position it saw gets every update it
+/// missed, in order, then the live ones, each once.
+pub async fn resuming_replays_missed_updates_then_continues_live(target: &ConformanceTarget) {
+    let bob = BOB_ID.to_string();
+    let mut socket = open_socket(target, &bob, Auth::bearer(BOB_TOKEN), None)
+        .await
+        .unwrap();
+    let title = |n: u32| format!("resume {n}");
+    let contact = |n| async move {
+        let body = ContactRequestBuilder::new(&bob_identity())
+            .title(&title(n))
+            .build();
+        assert_eq!(
+            post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await.0,
+            201
+        );
+    };
+    contact(1).await;
+    let seen = socket.next_update().await;
+    socket.close().await;
+    contact(2).await;
+    contact(3).await;
+
+    let since = seen["seq"].as_u64().unwrap();
+    let mut resumed =
+        open_socket_resuming(target, &bob, Auth::bearer(BOB_TOKEN), &since.to_string())
+            .await
+            .unwrap();
+    for (n, seq) in [(2, since + 1), (3, since + 2)] {
+        let update = resumed.next_update().await;
+        assert_eq!(
+            (
+                update["seq"].clone(),
+                update["object"]["details"]["box_title"].clone()
+            ),
+            (json!(seq), json!(title(n)))
+        );
+    }
+    contact(4).await;
+    let live = resumed.next_update().await;
+    assert_eq!(
+        (
+            live["seq"].clone(),
+            live["object"]["details"]["box_title"].clone()
+        ),
+        (json!(since + 3), json!(title(4)))
+    );
+}
+
+fn bob_identity() -> misakey_box::domain::Identity {
+    bob()
+}
+
+/// Resuming from beyond the latest position (a reset log) gets one `resync_required` frame,
+/// then live updates.
+pub async fn resuming_beyond_the_log_asks_for_a_resync(target: &ConformanceTarget) {
+    let bob = BOB_ID.to_string();
+    let body = ContactRequestBuilder::new(&bob_identity()).build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await.0,
+        201
+    );
+    let mut socket = open_socket_resuming(target, &bob, Auth::bearer(BOB_TOKEN), "1000000")
+        .await
+        .unwrap();
+    let resync = socket.next_update().await;
+    let latest = resync["object"]["latest"].as_u64().unwrap();
+    assert_eq!(
+        resync,
+        json!({"type": "resync_required", "object": {"since": 1_000_000, "oldest": resync["object"]["oldest"], "latest": latest}})
+    );
+    assert!(resync["object"]["oldest"].as_u64().unwrap() <= latest);
+    assert_eq!(
+        post_contact(
+            target,
+            ALICE_TOKEN,
+            ALICE_ID,
+            &ContactRequestBuilder::new(&bob_identity()).build()
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(socket.next_update().await["seq"], json!(latest + 1));
+}
+
+/// `since` must be a non-negative integer.
+pub async fn malformed_since_is_400(target: &ConformanceTarget) {
+    let malformed = error(
+        "bad_request",
+        "query",
+        "since must be a non-negative integer",
+        json!({"since": "malformed"}),
+    );
+    for since in ["-1", "abc", "", "1.5"] {
+        let refused =
+            match open_socket_resuming(target, &BOB_ID.to_string(), Auth::bearer(BOB_TOKEN), since)
+                .await
+            {
+                Ok(_) => panic!("since={since} should be refused"),
+                Err(answer) => answer,
+            };
+        assert_eq!(refused, (400, malformed.clone()), "since={since}");
+    }
 }

@@ -177,6 +177,23 @@ pub async fn open_socket(
     open_socket_with_receive_buffer(target, path_id, auth, origin, None).await
 }
 
+/// Opens `/box-users/{path_id}/ws?since={since}`: resumes after position `since`.
+pub async fn open_socket_resuming(
+    target: &ConformanceTarget,
+    path_id: &str,
+    auth: Auth<'_>,
+    since: &str,
+) -> Result<Socket, Answer> {
+    open_socket_at(
+        target,
+        &format!("/box-users/{path_id}/ws?since={since}"),
+        auth,
+        None,
+        None,
+    )
+    .await
+}
+
 /// [`open_socket`], optionally with a small kernel receive buffer so that a client that does
 /// not read pushes back on the server quickly.
 pub async fn open_socket_with_receive_buffer(
@@ -186,7 +203,24 @@ pub async fn open_socket_with_receive_buffer(
     origin: Option<&str>,
     receive_buffer: Option<u32>,
 ) -> Result<Socket, Answer> {
-    let url = target.ws_url(&format!("/box-users/{path_id}/ws"));
+    open_socket_at(
+        target,
+        &format!("/box-users/{path_id}/ws"),
+        auth,
+        origin,
+        receive_buffer,
+    )
+    .await
+}
+
+async fn open_socket_at(
+    target: &ConformanceTarget,
+    path: &str,
+    auth: Auth<'_>,
+    origin: Option<&str>,
+    receive_buffer: Option<u32>,
+) -> Result<Socket, Answer> {
+    let url = target.ws_url(path);
     let mut request = url.as_str().into_client_request().expect("socket URL");
     let cookies = auth.cookies().join("; ");
     if !cookies.is_empty() {

@@ -148,6 +148,9 @@ macro_rules! conformance_tests {
             malformed_messages_are_ignored_and_oversized_frames_close_the_socket,
             silent_socket_is_closed_after_the_idle_timeout,
             a_socket_that_never_reads_is_closed_without_delaying_others,
+            resuming_replays_missed_updates_then_continues_live,
+            resuming_beyond_the_log_asks_for_a_resync,
+            malformed_since_is_400,
         );
     };
     (@check $start:expr, $($check:ident,)+) => {

@@ -8,10 +8,11 @@
 
 use chrono::TimeDelta;
 use misakey_box::domain::{
-    CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification, NotificationType,
+    AddressedUpdate, CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification,
+    NotificationType, RealtimeUpdate, SequencedUpdate, UpdateType,
 };
 use misakey_box::error::StoreError;
-use misakey_box::ports::{BoxStore, ContactRecord};
+use misakey_box::ports::{BoxStore, ContactRecord, LogPositions, Retention};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -32,11 +33,39 @@ pub fn sample_contacted_account(n: u64) -> Uuid {
     sample_id(n, 8)
 }
 
+/// The identity that creates [`sample_contact`]`(n, _)`.
+pub fn sample_creator(n: u64) -> Uuid {
+    sample_id(n, 6)
+}
+
 /// A complete contact record, all of whose ids derive from `n`; its times carry microseconds
 /// and its texts non-ASCII characters, so that a store that loses either fails the contract.
+/// Its updates: two for the creator, then one for the contacted identity.
 pub fn sample_contact(n: u64, other_share_hash: &str) -> ContactRecord {
+    sample_contact_between(
+        n,
+        other_share_hash,
+        sample_creator(n),
+        sample_contacted_identity(n),
+    )
+}
+
+/// [`sample_contact`] between chosen identities.
+pub fn sample_contact_between(
+    n: u64,
+    other_share_hash: &str,
+    creator_id: Uuid,
+    contacted_id: Uuid,
+) -> ContactRecord {
     let at = default_instant() + TimeDelta::seconds(i64::try_from(n).unwrap_or(0));
-    let (box_id, creator_id) = (sample_id(n, 1), sample_id(n, 6));
+    let box_id = sample_id(n, 1);
+    let update = |recipient, kind, label: &str| AddressedUpdate {
+        recipient,
+        update: RealtimeUpdate {
+            kind,
+            object: json!({"box_id": box_id, "label": label}),
+        },
+    };
     let title = format!("Café ☕ n°{n}");
     let event = |k, kind, content| Event {
         id: sample_id(n, k),
@@ -76,12 +105,18 @@ pub fn sample_contact(n: u64, other_share_hash: &str) -> ContactRecord {
         },
         notification: Notification {
             id: sample_id(n, 5),
-            identity_id: sample_contacted_identity(n),
+            identity_id: contacted_id,
             kind: NotificationType::BoxAutoInvite,
             details: json!({"box_id": box_id, "box_title": title, "owner_org_id": sample_id(0, 9), "cryptoaction_id": sample_id(n, 4)}),
             created_at: at,
             acknowledged_at: None,
         },
+        updates: vec![
+            update(creator_id, UpdateType::EventNew, "create ☕"),
+            update(creator_id, UpdateType::EventNew, "access mode"),
+            update(contacted_id, UpdateType::Notification, "invitation"),
+        ],
+        created_at: at,
     }
 }
 
@@ -178,7 +213,7 @@ pub async fn concurrent_duplicates_have_exactly_one_winner<S: BoxStore + ?Sized>
     assert_eq!(winners.len(), 1, "results: {results:?}");
     for (record, result) in records.iter().zip(&results) {
         match result {
-            Ok(()) => assert_eq!(
+            Ok(_) => assert_eq!(
                 store.box_events(record.key_share.box_id).await.unwrap(),
                 record.events
             ),
@@ -254,6 +289,234 @@ pub async fn unread_counts_increment_and_reset<S: BoxStore + ?Sized>(store: &S) 
     assert_eq!(store.increment_unread_count(alice, box_a).await.unwrap(), 1);
 }
 
+fn positions(updates: &[SequencedUpdate]) -> Vec<(Uuid, u64)> {
+    updates.iter().map(|u| (u.recipient, u.seq)).collect()
+}
+
+/// A contact's updates get consecutive positions per recipient, starting at 1, in record
+/// order, and read back from the log as written.
+pub async fn updates_get_consecutive_positions_per_identity<S: BoxStore + ?Sized>(store: &S) {
+    let (alice, bob, carol) = (sample_id(7, 1), sample_id(7, 2), sample_id(7, 3));
+    assert_eq!(
+        store.log_positions(alice).await.unwrap(),
+        LogPositions {
+            oldest: 1,
+            latest: 0
+        }
+    );
+    let first = sample_contact_between(1, "b25l", alice, bob);
+    let sequenced = store.save_contact(&first).await.unwrap();
+    assert_eq!(
+        positions(&sequenced),
+        vec![(alice, 1), (alice, 2), (bob, 1)]
+    );
+    let updates: Vec<_> = first.updates.iter().map(|u| u.update.clone()).collect();
+    assert_eq!(
+        sequenced
+            .iter()
+            .map(|u| u.update.clone())
+            .collect::<Vec<_>>(),
+        updates
+    );
+
+    let second = store
+        .save_contact(&sample_contact_between(2, "dHdv", carol, alice))
+        .await
+        .unwrap();
+    assert_eq!(positions(&second), vec![(carol, 1), (carol, 2), (alice, 3)]);
+    let log = store.updates_after(alice, 0, 100).await.unwrap();
+    assert_eq!(positions(&log), vec![(alice, 1), (alice, 2), (alice, 3)]);
+    assert_eq!(log[..2], sequenced[..2]);
+    assert_eq!(
+        positions(&store.updates_after(alice, 1, 1).await.unwrap()),
+        vec![(alice, 2)]
+    );
+    assert_eq!(store.updates_after(alice, 3, 100).await.unwrap(), vec![]);
+    assert_eq!(
+        store.log_positions(alice).await.unwrap(),
+        LogPositions {
+            oldest: 1,
+            latest: 3
+        }
+    );
+}
+
+/// A contact that fails takes no position.
+pub async fn a_failed_contact_takes_no_position<S: BoxStore + ?Sized>(store: &S) {
+    store
+        .save_contact(&sample_contact(1, "c2FtZQ"))
+        .await
+        .unwrap();
+    let before = store.log_positions(sample_creator(1)).await.unwrap();
+    let mut again = sample_contact(2, "c2FtZQ");
+    again.updates[0].recipient = sample_creator(1);
+    assert!(matches!(
+        store.save_contact(&again).await,
+        Err(StoreError::KeyShareConflict)
+    ));
+    assert_eq!(
+        store.log_positions(sample_creator(1)).await.unwrap(),
+        before
+    );
+    assert_eq!(
+        store.log_positions(sample_creator(2)).await.unwrap(),
+        LogPositions {
+            oldest: 1,
+            latest: 0
+        }
+    );
+}
+
+/// Concurrent contacts reaching one identity (in both directions) never share a position and
+/// leave none out.
+pub async fn concurrent_contacts_get_distinct_positions<S: BoxStore + ?Sized>(store: &S) {
+    let (alice, bob) = (sample_id(8, 1), sample_id(8, 2));
+    let records: Vec<ContactRecord> = (1..=20)
+        .map(|n| {
+            let hash = format!("Y29uY3VycmVudA{n}");
+            if n % 2 == 0 {
+                sample_contact_between(n, &hash, alice, bob)
+            } else {
+                sample_contact_between(n, &hash, bob, alice)
+            }
+        })
+        .collect();
+    let results = futures::future::join_all(records.iter().map(|r| store.save_contact(r))).await;
+    for result in results {
+        result.unwrap();
+    }
+    // Alice: 2 per contact she makes, 1 per contact she receives: 10 * 2 + 10 = 30.
+    for identity in [alice, bob] {
+        let log = store.updates_after(identity, 0, 1000).await.unwrap();
+        assert_eq!(
+            log.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            (1..=30).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Updates are unpublished until marked, oldest first, and only those created before the
+/// given time.
+pub async fn unpublished_updates_wait_for_the_relay<S: BoxStore + ?Sized>(store: &S) {
+    let (first, second) = (sample_contact(1, "cmVsYXkx"), sample_contact(2, "cmVsYXky"));
+    store.save_contact(&second).await.unwrap();
+    store.save_contact(&first).await.unwrap();
+    let all = store
+        .unpublished_updates(default_instant() + TimeDelta::days(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(
+        all[..3]
+            .iter()
+            .map(|u| u.update.object["box_id"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!(first.key_share.box_id); 3]
+    );
+    let before_second = second.created_at;
+    assert_eq!(
+        store.unpublished_updates(before_second, 100).await.unwrap(),
+        all[..3].to_vec()
+    );
+    assert_eq!(
+        store
+            .unpublished_updates(default_instant() + TimeDelta::days(1), 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    store.mark_published(&positions(&all[..4])).await.unwrap();
+    assert_eq!(
+        store
+            .unpublished_updates(default_instant() + TimeDelta::days(1), 100)
+            .await
+            .unwrap(),
+        all[4..].to_vec()
+    );
+    // Marked entries are still in the log for resuming sockets.
+    assert_eq!(
+        store
+            .updates_after(sample_creator(1), 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// Pruning keeps the most recent entries per identity and those younger than the age limit;
+/// positions go on from where they were.
+pub async fn pruning_keeps_recent_entries_and_positions<S: BoxStore + ?Sized>(store: &S) {
+    let (alice, bob) = (sample_id(9, 1), sample_id(9, 2));
+    for n in 1..=5 {
+        store
+            .save_contact(&sample_contact_between(
+                n,
+                &format!("cHJ1bmU{n}"),
+                alice,
+                bob,
+            ))
+            .await
+            .unwrap();
+    }
+    // Alice: 10 entries over 5 seconds; Bob: 5.
+    let now = default_instant() + TimeDelta::seconds(5);
+    let keep_four = Retention {
+        max_per_identity: 4,
+        max_age: TimeDelta::days(1),
+    };
+    assert_eq!(store.prune_updates(keep_four, now).await.unwrap(), 6 + 1);
+    assert_eq!(
+        store.log_positions(alice).await.unwrap(),
+        LogPositions {
+            oldest: 7,
+            latest: 10
+        }
+    );
+    assert_eq!(
+        store.log_positions(bob).await.unwrap(),
+        LogPositions {
+            oldest: 2,
+            latest: 5
+        }
+    );
+    // Contact n happened n seconds after the start: at `now`, contacts 1 and 2 are over 2.5 s old.
+    let two_and_a_half_seconds = Retention {
+        max_per_identity: 100,
+        max_age: TimeDelta::milliseconds(2500),
+    };
+    store
+        .prune_updates(two_and_a_half_seconds, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.log_positions(bob).await.unwrap(),
+        LogPositions {
+            oldest: 3,
+            latest: 5
+        }
+    );
+    let nothing = Retention {
+        max_per_identity: 0,
+        max_age: TimeDelta::days(1),
+    };
+    store.prune_updates(nothing, now).await.unwrap();
+    assert_eq!(
+        store.log_positions(alice).await.unwrap(),
+        LogPositions {
+            oldest: 11,
+            latest: 10
+        }
+    );
+    let next = store
+        .save_contact(&sample_contact_between(6, "cHJ1bmU6", alice, bob))
+        .await
+        .unwrap();
+    assert_eq!(positions(&next), vec![(alice, 11), (alice, 12), (bob, 6)]);
+}
+
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
@@ -278,6 +541,11 @@ macro_rules! store_contract_tests {
             reads_are_scoped,
             unknown_keys_read_as_empty,
             unread_counts_increment_and_reset,
+            updates_get_consecutive_positions_per_identity,
+            a_failed_contact_takes_no_position,
+            concurrent_contacts_get_distinct_positions,
+            unpublished_updates_wait_for_the_relay,
+            pruning_keeps_recent_entries_and_positions,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

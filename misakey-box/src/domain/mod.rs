@@ -14,7 +14,9 @@ pub use event::{AccessMode, BoxEventView, Event, EventType, NewEventView};
 pub use identity::{Identity, IdentityView};
 pub use key_share::KeyShare;
 pub use notification::{Notification, NotificationType, NotificationView};
-pub use realtime::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
+pub use realtime::{
+    AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, SequencedUpdate, UpdateType,
+};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

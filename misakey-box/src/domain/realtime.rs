@@ -26,9 +26,17 @@ pub enum UpdateType {
     /// A file was saved to the identity's vault.
     #[serde(rename = "file.saved")]
     FileSaved,
+    /// The updates a resuming client asked for are no longer kept: it must refetch its state.
+    #[serde(rename = "resync_required")]
+    ResyncRequired,
 }
 
 impl UpdateType {
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +46,7 @@ impl UpdateType {
             Self::BoxDelete => "box.delete",
             Self::BoxSettings => "box.settings",
             Self::FileSaved => "file.saved",
+            Self::ResyncRequired => "resync_required",
         }
     }
 }
@@ -61,11 +70,29 @@ impl RealtimeUpdate {
         })
     }
 
-    /// Serialises the update once, into the frame every socket of the recipient is sent.
+    /// Serialises an ephemeral update (no position), once, into the frame every socket of the
+    /// recipient is sent: `{"type", "object"}`.
     pub fn to_frame(&self) -> Frame {
         // Serialising a `Value` with string keys cannot fail.
         let text = serde_json::to_string(self).unwrap_or_default();
-        Frame(Arc::from(text))
+        Frame {
+            seq: None,
+            text: Arc::from(text),
+        }
+    }
+
+    /// Serialises a durable update at position `seq`: `{"seq", "type", "object"}`, the
+    /// position first so that it can be read back without parsing the rest.
+    pub fn to_sequenced_frame(&self, seq: u64) -> Frame {
+        let rest = serde_json::to_string(self).unwrap_or_default();
+        let text = format!(
+            "{{\"seq\":{seq},{}",
+            rest.strip_prefix('{').unwrap_or(&rest)
+        );
+        Frame {
+            seq: Some(seq),
+            text: Arc::from(text),
+        }
     }
 }
 
@@ -78,32 +105,64 @@ pub struct AddressedUpdate {
     pub update: RealtimeUpdate,
 }
 
-/// A serialised update, cheap to clone: the text frame sent to a socket.
+/// A durable update: stored in its recipient's log at a position (1, 2, 3... per identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencedUpdate {
+    /// The identity whose log holds it.
+    pub recipient: Uuid,
+    /// Its position in that log.
+    pub seq: u64,
+    /// The update.
+    pub update: RealtimeUpdate,
+}
+
+impl SequencedUpdate {
+    /// The frame sent for it.
+    pub fn to_frame(&self) -> Frame {
+        self.update.to_sequenced_frame(self.seq)
+    }
+}
+
+/// A serialised update, cheap to clone: the text frame sent to a socket, and its position if
+/// it is durable.
 ///
 /// It is serialised once per publish and shared by every subscriber.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Frame(Arc<str>);
+pub struct Frame {
+    seq: Option<u64>,
+    text: Arc<str>,
+}
 
 impl Frame {
-    /// Wraps a frame received from a broker.
+    /// Wraps a frame received from a broker; its position is read from a leading `{"seq":N`.
     pub fn from_text(text: impl Into<Arc<str>>) -> Self {
-        Self(text.into())
+        let text = text.into();
+        let seq = text
+            .strip_prefix("{\"seq\":")
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok());
+        Self { seq, text }
     }
 
     /// The JSON text.
     pub fn text(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The position of a durable update; `None` for ephemeral ones (the `ack` echo).
+    pub fn seq(&self) -> Option<u64> {
+        self.seq
     }
 
     /// Parses the frame back into JSON (for tests and logs).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&self.text).unwrap_or(serde_json::Value::Null)
     }
 }
 
 impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Frame").field(&&*self.0).finish()
+        f.debug_tuple("Frame").field(&&*self.text).finish()
     }
 }
 
@@ -138,6 +197,22 @@ mod tests {
             update.to_frame().to_json(),
             json!({"type": "notification", "object": {"id": 1}})
         );
+    }
+
+    #[test]
+    fn sequenced_frames_carry_their_position_first() {
+        let update = RealtimeUpdate::new(UpdateType::Notification, json!({"id": 1})).unwrap();
+        let frame = update.to_sequenced_frame(42);
+        assert!(frame.text().starts_with("{\"seq\":42,"), "{}", frame.text());
+        assert_eq!(
+            frame.to_json(),
+            json!({"seq": 42, "type": "notification", "object": {"id": 1}})
+        );
+        assert_eq!(frame.seq(), Some(42));
+        assert_eq!(Frame::from_text(frame.text()).seq(), Some(42));
+        assert_eq!(Frame::from_text(frame.text()), frame);
+        assert_eq!(update.to_frame().seq(), None);
+        assert_eq!(Frame::from_text(update.to_frame().text()).seq(), None);
     }
 
     #[test]

@@ -4,17 +4,21 @@ use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
-use crate::SocketSession;
-use crate::ports::{Subscription, SubscriptionError};
+use crate::domain::Frame;
+use crate::ports::SubscriptionError;
+use crate::{SocketSession, SocketSubscription};
 
-/// Runs one socket until it ends: sends the identity's updates, handles what the client sends,
-/// pings, and closes on idle, oversized frames, slow reading, bus failure or `shutdown`.
+/// Runs one socket until it ends: replays what the client missed (`since`, see
+/// [`SocketSession::resume`]), sends the identity's updates each exactly once and in position
+/// order (duplicates dropped, gaps filled from the log), handles what the client sends, pings,
+/// and closes on idle, oversized frames, slow reading, bus failure or `shutdown`.
 pub async fn run_socket<I, O>(
     session: SocketSession,
-    mut subscription: Subscription,
+    subscription: SocketSubscription,
     mut incoming: I,
     mut outgoing: O,
     settings: SocketSettings,
+    since: Option<u64>,
     shutdown: impl Future<Output = ()>,
 ) -> SocketEnd
 where
@@ -27,49 +31,86 @@ where
     let idle = sleep_until(start + settings.idle_timeout);
     tokio::pin!(idle, shutdown);
 
-    let end = loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break SocketEnd::Closed(CloseReason::GoingAway),
-            frame = incoming.next() => {
-                idle.as_mut().reset(Instant::now() + settings.idle_timeout);
-                match frame {
-                    None | Some(ClientFrame::Close) => return SocketEnd::ClientClosed,
-                    Some(ClientFrame::TooLarge) => break SocketEnd::Closed(CloseReason::TooLarge),
-                    Some(ClientFrame::Text(text)) if text.len() > settings.max_inbound_frame_bytes => {
-                        break SocketEnd::Closed(CloseReason::TooLarge);
+    let SocketSubscription {
+        updates: mut subscription,
+        live_from,
+    } = subscription;
+    // The last position this socket has sent: where the client resumes from, or where live
+    // delivery starts, moved on by the replay.
+    let mut last = 0;
+    let resumed = match session.resume(since.unwrap_or(live_from)).await {
+        Ok((frames, resumed_to)) => {
+            last = resumed_to;
+            send_all(&mut outgoing, frames, &settings).await
+        }
+        Err(error) => {
+            tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
+            Err(SocketEnd::Closed(CloseReason::LogUnavailable))
+        }
+    };
+
+    let end = if let Err(end) = resumed {
+        end
+    } else {
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break SocketEnd::Closed(CloseReason::GoingAway),
+                frame = incoming.next() => {
+                    idle.as_mut().reset(Instant::now() + settings.idle_timeout);
+                    match frame {
+                        None | Some(ClientFrame::Close) => return SocketEnd::ClientClosed,
+                        Some(ClientFrame::TooLarge) => break SocketEnd::Closed(CloseReason::TooLarge),
+                        Some(ClientFrame::Text(text)) if text.len() > settings.max_inbound_frame_bytes => {
+                            break SocketEnd::Closed(CloseReason::TooLarge);
+                        }
+                        Some(ClientFrame::Binary(len)) if len > settings.max_inbound_frame_bytes => {
+                            break SocketEnd::Closed(CloseReason::TooLarge);
+                        }
+                        Some(ClientFrame::Text(text)) => {
+                            session.handle_text(&text).await;
+                        }
+                        Some(ClientFrame::Binary(_)) => {
+                            tracing::debug!(identity = %session.identity_id(), "binary frame ignored");
+                        }
+                        Some(ClientFrame::Ping | ClientFrame::Pong) => {}
                     }
-                    Some(ClientFrame::Binary(len)) if len > settings.max_inbound_frame_bytes => {
-                        break SocketEnd::Closed(CloseReason::TooLarge);
-                    }
-                    Some(ClientFrame::Text(text)) => {
-                        session.handle_text(&text).await;
-                    }
-                    Some(ClientFrame::Binary(_)) => {
-                        tracing::debug!(identity = %session.identity_id(), "binary frame ignored");
-                    }
-                    Some(ClientFrame::Ping | ClientFrame::Pong) => {}
                 }
-            }
-            update = subscription.next() => match update {
-                Some(Ok(frame)) => {
-                    if !send(&mut outgoing, ServerFrame::Text(frame), &settings).await {
+                update = subscription.next() => match update {
+                    Some(Ok(frame)) => {
+                        if let Some(seq) = frame.seq() {
+                            if seq <= last {
+                                continue; // already sent (replayed, or published twice by the relay)
+                            }
+                            if seq > last + 1 {
+                                let filled = match session.fill_gap(last, seq).await {
+                                    Ok(frames) => send_all(&mut outgoing, frames, &settings).await,
+                                    Err(_) => Err(SocketEnd::Closed(CloseReason::LogUnavailable)),
+                                };
+                                if let Err(end) = filled {
+                                    break end;
+                                }
+                            }
+                            last = seq;
+                        }
+                        if !send(&mut outgoing, ServerFrame::Text(frame), &settings).await {
+                            return SocketEnd::SendFailed;
+                        }
+                    }
+                    Some(Err(SubscriptionError::Lagged)) => break SocketEnd::Closed(CloseReason::TooSlow),
+                    Some(Err(error)) => {
+                        tracing::warn!(identity = %session.identity_id(), error = %error, "subscription broken");
+                        break SocketEnd::Closed(CloseReason::BusFailure);
+                    }
+                    None => break SocketEnd::Closed(CloseReason::BusFailure),
+                },
+                _ = pings.tick() => {
+                    if !send(&mut outgoing, ServerFrame::Ping, &settings).await {
                         return SocketEnd::SendFailed;
                     }
                 }
-                Some(Err(SubscriptionError::Lagged)) => break SocketEnd::Closed(CloseReason::TooSlow),
-                Some(Err(error)) => {
-                    tracing::warn!(identity = %session.identity_id(), error = %error, "subscription broken");
-                    break SocketEnd::Closed(CloseReason::BusFailure);
-                }
-                None => break SocketEnd::Closed(CloseReason::BusFailure),
-            },
-            _ = pings.tick() => {
-                if !send(&mut outgoing, ServerFrame::Ping, &settings).await {
-                    return SocketEnd::SendFailed;
-                }
+                () = &mut idle => break SocketEnd::Closed(CloseReason::Idle),
             }
-            () = &mut idle => break SocketEnd::Closed(CloseReason::Idle),
         }
     };
     if let SocketEnd::Closed(reason) = end {
@@ -90,6 +131,20 @@ where
         let _ = timeout(settings.send_timeout, outgoing.close()).await;
     }
     end
+}
+
+/// Sends frames in order; the error is how the socket ends.
+async fn send_all<O: Sink<ServerFrame> + Unpin>(
+    outgoing: &mut O,
+    frames: Vec<Frame>,
+    settings: &SocketSettings,
+) -> Result<(), SocketEnd> {
+    for frame in frames {
+        if !send(outgoing, ServerFrame::Text(frame), settings).await {
+            return Err(SocketEnd::SendFailed);
+        }
+    }
+    Ok(())
 }
 
 /// Sends one frame, giving up after the send timeout. `false` means the socket is unusable.

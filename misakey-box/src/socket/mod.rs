@@ -102,6 +102,8 @@ pub enum CloseReason {
     BusFailure,
     /// The client did not read its updates fast enough (1013).
     TooSlow,
+    /// The update log could not be read for a replay (1011); the client should reconnect.
+    LogUnavailable,
 }
 
 impl CloseReason {
@@ -113,6 +115,7 @@ impl CloseReason {
             Self::TooLarge => 1009,
             Self::BusFailure => 1011,
             Self::TooSlow => 1013,
+            Self::LogUnavailable => 1011,
         }
     }
 
@@ -124,6 +127,7 @@ impl CloseReason {
             Self::TooLarge => "frame too large",
             Self::BusFailure => "notification bus failure, reconnect",
             Self::TooSlow => "client too slow, reconnect",
+            Self::LogUnavailable => "update log unavailable, reconnect",
         }
     }
 }

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -10,12 +11,13 @@ use uuid::Uuid;
 use super::entities::{
     box_event, box_key_share, box_unread_count, crypto_action, identity_notification,
 };
-use super::{SeaOrmStorage, corrupt, store_error};
+use super::{SeaOrmStorage, corrupt, store_error, update_log};
 use crate::domain::{
     CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification, NotificationType,
+    SequencedUpdate,
 };
 use crate::error::StoreError;
-use crate::ports::{BoxStore, ContactRecord};
+use crate::ports::{BoxStore, ContactRecord, LogPositions, Retention};
 
 fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|error| corrupt(format!("{what} is not JSON: {error}")))
@@ -85,11 +87,11 @@ impl From<KeyShare> for box_key_share::Model {
 }
 
 /// Writes every row of a contact inside `txn`; the key share goes first so that a duplicate
-/// fails before anything else is written.
+/// fails before anything else is written (and before any position is taken).
 async fn insert_contact(
     txn: &DatabaseTransaction,
     record: &ContactRecord,
-) -> Result<(), StoreError> {
+) -> Result<Vec<SequencedUpdate>, StoreError> {
     let share =
         box_key_share::ActiveModel::from(box_key_share::Model::from(record.key_share.clone()));
     box_key_share::Entity::insert(share)
@@ -139,16 +141,53 @@ async fn insert_contact(
     .exec_without_returning(txn)
     .await
     .map_err(store_error)?;
-    Ok(())
+    update_log::append(txn, record).await
 }
 
 #[async_trait]
 impl BoxStore for SeaOrmStorage {
-    async fn save_contact(&self, record: &ContactRecord) -> Result<(), StoreError> {
+    async fn save_contact(
+        &self,
+        record: &ContactRecord,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
         let txn = self.db.begin().await.map_err(store_error)?;
         // On error the transaction is dropped, which rolls it back.
-        insert_contact(&txn, record).await?;
-        txn.commit().await.map_err(store_error)
+        let sequenced = insert_contact(&txn, record).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(sequenced)
+    }
+
+    async fn updates_after(
+        &self,
+        identity_id: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+        update_log::updates_after(&self.db, identity_id, after, limit).await
+    }
+
+    async fn log_positions(&self, identity_id: Uuid) -> Result<LogPositions, StoreError> {
+        update_log::positions(&self.db, identity_id).await
+    }
+
+    async fn unpublished_updates(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+        update_log::unpublished(&self.db, created_before, limit).await
+    }
+
+    async fn mark_published(&self, updates: &[(Uuid, u64)]) -> Result<(), StoreError> {
+        update_log::mark_published(&self.db, updates).await
+    }
+
+    async fn prune_updates(
+        &self,
+        retention: Retention,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        update_log::prune(&self.db, retention, now).await
     }
 
     async fn box_events(&self, box_id: Uuid) -> Result<Vec<Event>, StoreError> {

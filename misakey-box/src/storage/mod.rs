@@ -20,6 +20,7 @@ mod fixtures;
 mod identity_directory;
 pub mod migrations;
 mod token_introspection;
+mod update_log;
 
 use std::time::Duration;
 

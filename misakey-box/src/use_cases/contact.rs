@@ -66,7 +66,7 @@ impl BoxService {
                 ))
             })?;
 
-        let record = self.new_contact_record(
+        let mut record = self.new_contact_record(
             caller.identity_id,
             contacted.id,
             contacted_account_id,
@@ -74,20 +74,23 @@ impl BoxService {
         );
         let creator_view = creator.view();
         let owner_org_id = self.config().owner_org_id;
-        // Built before the write, published only after it: a failed contact notifies nobody.
-        let mut updates = Vec::with_capacity(record.events.len() + 1);
+        // Appended to the logs in the contact's transaction (the outbox), published only
+        // after it commits: a failed contact notifies nobody, a committed one is never lost.
         for event in &record.events {
             let view = event.new_event_view(creator_view.clone(), owner_org_id);
-            updates.push(addressed(caller.identity_id, UpdateType::EventNew, view)?);
+            record
+                .updates
+                .push(addressed(caller.identity_id, UpdateType::EventNew, view)?);
         }
-        updates.push(addressed(
+        let notification = addressed(
             contacted.id,
             UpdateType::Notification,
             record.notification.view(),
-        )?);
+        )?;
+        record.updates.push(notification);
 
-        self.ports().store.save_contact(&record).await?;
-        self.publish_committed(&updates).await;
+        let sequenced = self.ports().store.save_contact(&record).await?;
+        self.publish_sequenced(&sequenced).await;
 
         let create = &record.events[0];
         Ok(BoxView {
@@ -162,6 +165,8 @@ impl BoxService {
             },
             crypto_action,
             notification,
+            updates: Vec::new(),
+            created_at: now,
         }
     }
 }

@@ -2,9 +2,12 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::BoxService;
-use crate::domain::{AckObject, AddressedUpdate, ClientMessage, RealtimeUpdate, UpdateType};
+use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
-use crate::ports::Subscription;
+use crate::ports::{LogPositions, Subscription};
+
+/// How many log entries a replay reads at a time.
+const REPLAY_PAGE: usize = 1000;
 
 /// What an inbound frame did. The socket stays open in every case; frontends may log it.
 #[derive(Debug)]
@@ -27,6 +30,23 @@ pub enum InboundOutcome {
     },
     /// The message was valid but storing its effect failed.
     Failed(Error),
+}
+
+/// A socket's subscription to its identity's updates, and the position live delivery starts
+/// after.
+pub struct SocketSubscription {
+    /// The updates as they are published.
+    pub updates: Subscription,
+    /// The identity's latest position just before subscribing.
+    pub live_from: u64,
+}
+
+impl std::fmt::Debug for SocketSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketSubscription")
+            .field("live_from", &self.live_from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The logic of one authenticated socket, independent of how frames travel.
@@ -52,9 +72,87 @@ impl SocketSession {
         self.identity_id
     }
 
-    /// The updates to send on this socket.
-    pub async fn subscribe(&self) -> Result<Subscription, Error> {
-        Ok(self.service.ports().bus.subscribe(self.identity_id).await?)
+    /// Subscribes to the identity's updates. Frontends call it before answering the handshake
+    /// (so that a refusal is still an HTTP answer) and hand the result to
+    /// [`run_socket`](crate::socket::run_socket).
+    pub async fn subscribe(&self) -> Result<SocketSubscription, Error> {
+        // The position is read before subscribing: whatever commits in between is replayed
+        // from the log when the socket starts, instead of falling between the two.
+        let live_from = self
+            .service
+            .ports()
+            .store
+            .log_positions(self.identity_id)
+            .await?
+            .latest;
+        let updates = self.service.ports().bus.subscribe(self.identity_id).await?;
+        Ok(SocketSubscription { updates, live_from })
+    }
+
+    /// What a socket sends before its live updates, and the position they bring it to: every
+    /// kept update after position `after`, in order; or, when those are no longer all kept
+    /// (pruned) or `after` is beyond the latest position (the log was reset), one
+    /// `resync_required` frame `{"since", "oldest", "latest"}` telling the client to refetch,
+    /// after which it is live from the latest position. Call after subscribing, so that the
+    /// replay and the live updates overlap (duplicates are dropped) rather than leave a gap.
+    pub async fn resume(&self, after: u64) -> Result<(Vec<Frame>, u64), Error> {
+        let positions = self
+            .service
+            .ports()
+            .store
+            .log_positions(self.identity_id)
+            .await?;
+        self.replay(after, positions.latest, positions).await
+    }
+
+    /// The frames between positions `last` and `next` (both excluded), which live delivery
+    /// skipped (publishes of concurrent commits can arrive out of order), read from the log;
+    /// or a `resync_required` frame if they are no longer kept.
+    pub async fn fill_gap(&self, last: u64, next: u64) -> Result<Vec<Frame>, Error> {
+        let positions = self
+            .service
+            .ports()
+            .store
+            .log_positions(self.identity_id)
+            .await?;
+        Ok(self.replay(last, next - 1, positions).await?.0)
+    }
+
+    /// The updates after `after` up to `up_to`, or the resync frame.
+    async fn replay(
+        &self,
+        after: u64,
+        up_to: u64,
+        positions: LogPositions,
+    ) -> Result<(Vec<Frame>, u64), Error> {
+        if after > positions.latest || positions.oldest > after + 1 {
+            let object = serde_json::json!({"since": after, "oldest": positions.oldest, "latest": positions.latest});
+            let frame = RealtimeUpdate {
+                kind: UpdateType::ResyncRequired,
+                object,
+            }
+            .to_frame();
+            return Ok((vec![frame], positions.latest));
+        }
+        let (mut frames, mut last) = (Vec::new(), after);
+        while last < up_to {
+            let page = self
+                .service
+                .ports()
+                .store
+                .updates_after(self.identity_id, last, REPLAY_PAGE)
+                .await?;
+            let Some(end) = page.last().map(|update| update.seq) else {
+                break;
+            };
+            frames.extend(
+                page.iter()
+                    .filter(|update| update.seq <= up_to)
+                    .map(|update| update.to_frame()),
+            );
+            last = end.min(up_to);
+        }
+        Ok((frames, last.max(after)))
     }
 
     /// Handles one text frame from the client.

@@ -11,3 +11,5 @@ pub mod box_unread_count;
 pub mod crypto_action;
 pub mod identity;
 pub mod identity_notification;
+pub mod identity_position;
+pub mod identity_update;

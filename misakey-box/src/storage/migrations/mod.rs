@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_initial;
+mod m20261128_000002_update_logs;
 
 /// The migrations of the box tables, in order.
 #[derive(Debug)]
@@ -12,6 +13,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_initial::Migration)]
+        vec![
+            Box::new(m20261128_000001_initial::Migration),
+            Box::new(m20261128_000002_update_logs::Migration),
+        ]
     }
 }

@@ -1,0 +1,92 @@
+//! Getting committed updates to sockets: publishing after commit, the relay of stranded
+//! updates, and the pruning of update logs.
+
+use chrono::TimeDelta;
+
+use crate::BoxService;
+use crate::domain::{AddressedUpdate, SequencedUpdate};
+use crate::error::Error;
+use crate::ports::Retention;
+
+/// How many log entries the relay reads at a time.
+const RELAY_BATCH: usize = 500;
+
+impl BoxService {
+    /// Publishes ephemeral updates (no position, not kept: the `ack` echo, or an embedding
+    /// application's own notices). A failure is logged; returns how many failed.
+    pub async fn publish_committed(&self, updates: &[AddressedUpdate]) -> usize {
+        let mut failed = 0;
+        for AddressedUpdate { recipient, update } in updates {
+            if let Err(error) = self
+                .ports()
+                .bus
+                .publish(*recipient, &update.to_frame())
+                .await
+            {
+                failed += 1;
+                tracing::warn!(%recipient, update = update.kind.as_str(), %error, "live delivery failed");
+            }
+        }
+        failed
+    }
+
+    /// Publishes durable updates already committed to their logs, and marks those that went
+    /// out as published. One that fails stays unpublished: the relay
+    /// ([`relay_stranded`](Self::relay_stranded)) sends it later, and resuming sockets replay
+    /// it from the log; nothing is undone. Returns how many failed.
+    pub async fn publish_sequenced(&self, updates: &[SequencedUpdate]) -> usize {
+        let mut published = Vec::with_capacity(updates.len());
+        for update in updates {
+            match self
+                .ports()
+                .bus
+                .publish(update.recipient, &update.to_frame())
+                .await
+            {
+                Ok(()) => published.push((update.recipient, update.seq)),
+                Err(error) => tracing::warn!(
+                    recipient = %update.recipient, seq = update.seq, %error,
+                    "live delivery failed; the update is kept for the relay and for resuming sockets"
+                ),
+            }
+        }
+        if !published.is_empty()
+            && let Err(error) = self.ports().store.mark_published(&published).await
+        {
+            // Harmless beyond a duplicate: the relay publishes them again, sockets drop
+            // positions they already sent.
+            tracing::warn!(%error, "could not mark updates published");
+        }
+        updates.len() - published.len()
+    }
+
+    /// Publishes the updates committed more than `min_age` ago and still unpublished: left by
+    /// a process that died between commit and publish, or by a broker outage. Any instance may
+    /// run it; delivery is at least once, and sockets drop positions they already sent.
+    /// Returns how many were published.
+    pub async fn relay_stranded(&self, min_age: TimeDelta) -> Result<usize, Error> {
+        let before = self.ports().clock.now() - min_age;
+        let mut total = 0;
+        loop {
+            let batch = self
+                .ports()
+                .store
+                .unpublished_updates(before, RELAY_BATCH)
+                .await?;
+            let failed = self.publish_sequenced(&batch).await;
+            total += batch.len() - failed;
+            if failed > 0 || batch.len() < RELAY_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Removes update log entries beyond `retention`; returns how many went.
+    pub async fn prune_updates(&self, retention: Retention) -> Result<u64, Error> {
+        Ok(self
+            .ports()
+            .store
+            .prune_updates(retention, self.ports().clock.now())
+            .await?)
+    }
+}
