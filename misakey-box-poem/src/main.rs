@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use misakey_box::Maintenance;
+use misakey_box::ports::Retention;
 use misakey_box::socket::SocketSettings;
 use misakey_box_poem::HttpSettings;
 use misakey_box_poem::server::{self, DEFAULT_DATABASE_URL, DEFAULT_OWNER_ORG_ID, ServerConfig};
@@ -50,6 +52,12 @@ struct Cli {
     /// Largest inbound socket frame, in bytes (larger ones close the socket with 1009).
     #[arg(long, env = "MISAKEY_BOX_MAX_FRAME_BYTES", default_value_t = 8192)]
     max_frame_bytes: usize,
+    /// Updates kept per identity for resuming sockets (the most recent ones).
+    #[arg(long, env = "MISAKEY_BOX_RETENTION_COUNT", default_value_t = 10_000)]
+    retention_count: u64,
+    /// Days an update is kept for resuming sockets.
+    #[arg(long, env = "MISAKEY_BOX_RETENTION_DAYS", default_value_t = 30)]
+    retention_days: u32,
     /// Mark the CSRF cookie Secure (when served over HTTPS).
     #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -89,6 +97,13 @@ impl Cli {
                 },
                 secure_cookies: self.secure_cookies,
                 ..HttpSettings::default()
+            },
+            maintenance: Maintenance {
+                retention: Retention {
+                    max_per_identity: self.retention_count,
+                    max_age: chrono::TimeDelta::days(i64::from(self.retention_days)),
+                },
+                ..Maintenance::default()
             },
         })
     }

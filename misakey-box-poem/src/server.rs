@@ -13,7 +13,7 @@ use misakey_box::error::{BusError, StoreError};
 use misakey_box::fixtures::{Fixtures, FixturesError};
 use misakey_box::ports::NotificationBus;
 use misakey_box::storage::SeaOrmStorage;
-use misakey_box::{BoxService, Config, Ports};
+use misakey_box::{BoxService, Config, Maintenance, Ports};
 use poem::Server;
 use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub required_acr: u8,
     /// HTTP and socket settings.
     pub http: HttpSettings,
+    /// Relay of stranded updates and pruning of the update logs.
+    pub maintenance: Maintenance,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             owner_org_id: DEFAULT_OWNER_ORG_ID,
             required_acr: misakey_box::DEFAULT_REQUIRED_ACR,
             http: HttpSettings::default(),
+            maintenance: Maintenance::default(),
         }
     }
 }
@@ -116,7 +119,28 @@ pub async fn run(
         println!("{}", demo::instructions(address));
     }
     println!("listening on http://{address}");
-    serve(listener, service, config.http, shutdown).await?;
+    // Relaying and pruning run beside the routes and stop with them.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let maintenance = tokio::spawn({
+        let (service, maintenance, mut stopped) =
+            (service.clone(), config.maintenance, stopped.clone());
+        async move {
+            service
+                .run_maintenance(
+                    maintenance,
+                    async move { drop(stopped.wait_for(|s| *s).await) },
+                )
+                .await
+        }
+    });
+    drop(stopped);
+    let served = serve(listener, service, config.http, async move {
+        shutdown.await;
+        stopping.send_replace(true);
+    })
+    .await;
+    let _ = maintenance.await;
+    served?;
     Ok(())
 }
 

@@ -309,6 +309,25 @@ impl Socket {
         }
     }
 
+    /// The next update, skipping pings; `None` if the socket ends (closed or dropped) first.
+    /// Fails the check if nothing comes in time.
+    pub async fn next_update_or_end(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("an update or the end in time");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("updates are JSON"));
+                }
+                Some(Ok(
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Binary(_),
+                )) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// Sends a text frame.
     pub async fn send_text(&mut self, text: String) {
         self.stream

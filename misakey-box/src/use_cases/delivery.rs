@@ -1,6 +1,9 @@
 //! Getting committed updates to sockets: publishing after commit, the relay of stranded
 //! updates, and the pruning of update logs.
 
+use std::future::Future;
+use std::time::Duration;
+
 use chrono::TimeDelta;
 
 use crate::BoxService;
@@ -10,6 +13,34 @@ use crate::ports::Retention;
 
 /// How many log entries the relay reads at a time.
 const RELAY_BATCH: usize = 500;
+
+/// The background work of a server: relaying stranded updates and pruning the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// How often to look for stranded updates.
+    pub relay_every: Duration,
+    /// How old an unpublished update must be to count as stranded (younger ones are still
+    /// being published by the request that committed them).
+    pub relay_after: TimeDelta,
+    /// How often to prune.
+    pub prune_every: Duration,
+    /// What the logs keep.
+    pub retention: Retention,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Self {
+            relay_every: Duration::from_secs(1),
+            relay_after: TimeDelta::seconds(2),
+            prune_every: Duration::from_secs(60),
+            retention: Retention {
+                max_per_identity: 10_000,
+                max_age: TimeDelta::days(30),
+            },
+        }
+    }
+}
 
 impl BoxService {
     /// Publishes ephemeral updates (no position, not kept: the `ack` echo, or an embedding
@@ -88,5 +119,37 @@ impl BoxService {
             .store
             .prune_updates(retention, self.ports().clock.now())
             .await?)
+    }
+}
+
+impl BoxService {
+    /// Runs [`relay_stranded`](Self::relay_stranded) and
+    /// [`prune_updates`](Self::prune_updates) on their schedules until `shutdown`. Every
+    /// instance may run it: relaying is at least once and sockets drop duplicates. Failures are
+    /// logged and retried on the next round.
+    pub async fn run_maintenance(
+        &self,
+        maintenance: Maintenance,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut relay = tokio::time::interval(maintenance.relay_every);
+        let mut prune = tokio::time::interval(maintenance.prune_every);
+        relay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = relay.tick() => match self.relay_stranded(maintenance.relay_after).await {
+                    Ok(0) => {}
+                    Ok(relayed) => tracing::info!(relayed, "published stranded updates"),
+                    Err(error) => tracing::warn!(%error, "relay of stranded updates failed"),
+                },
+                _ = prune.tick() => match self.prune_updates(maintenance.retention).await {
+                    Ok(removed) => tracing::debug!(removed, "pruned update logs"),
+                    Err(error) => tracing::warn!(%error, "pruning update logs failed"),
+                },
+            }
+        }
     }
 }

@@ -6,4 +6,5 @@ mod delivery;
 mod socket_session;
 
 pub use authorization::{Caller, Credentials};
+pub use delivery::Maintenance;
 pub use socket_session::{InboundOutcome, SocketSession, SocketSubscription};
