@@ -7,23 +7,29 @@
 //! ```
 //!
 //! Options after `--`: `sqlite` or `postgres` (both if neither), `--callers N` (16),
-//! `--contacts N` per run (4000), `--runs N` (5). Each run is bounded by its count and by
-//! 60 seconds. Prints every run and the median.
+//! `--contacts N` per run (4000), `--runs N` (5), `--distinct-targets` (each caller contacts an
+//! identity of its own; by default all contact the same one, the worst case for the per-identity
+//! update logs). Each run is bounded by its count and by 60 seconds. Prints every run and the
+//! median.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use misakey_box::bus::InProcessBus;
+use misakey_box::domain::Identity;
 use misakey_box::fixtures::{FixtureToken, Fixtures};
 use misakey_box::{BoxService, Caller, Config, Ports};
-use misakey_box_testkit::builders::{ContactRequestBuilder, IdentityBuilder, bob};
+use misakey_box_testkit::builders::{
+    BOB_INVITATION_KEY, ContactRequestBuilder, IdentityBuilder, bob,
+};
 use misakey_box_testkit::database::TestDatabase;
 use uuid::Uuid;
 
 const RUN_TIME_LIMIT: Duration = Duration::from_secs(60);
 
 struct Options {
+    distinct_targets: bool,
     databases: Vec<String>,
     callers: usize,
     contacts: usize,
@@ -32,6 +38,7 @@ struct Options {
 
 fn options() -> Options {
     let mut options = Options {
+        distinct_targets: false,
         databases: Vec::new(),
         callers: 16,
         contacts: 4000,
@@ -49,6 +56,7 @@ fn options() -> Options {
             "--callers" => options.callers = number(),
             "--contacts" => options.contacts = number(),
             "--runs" => options.runs = number(),
+            "--distinct-targets" => options.distinct_targets = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
@@ -59,8 +67,9 @@ fn options() -> Options {
     options
 }
 
-/// Callers with accounts and tokens, and Bob to contact.
-fn fixtures(callers: usize) -> (Fixtures, Vec<Caller>) {
+/// Callers with accounts and tokens, each with the identity it contacts: Bob for all, or one
+/// identity of its own each.
+fn fixtures(callers: usize, distinct_targets: bool) -> (Fixtures, Vec<(Caller, Identity)>) {
     let mut fixtures = Fixtures {
         identities: vec![bob()],
         tokens: Vec::new(),
@@ -70,11 +79,24 @@ fn fixtures(callers: usize) -> (Fixtures, Vec<Caller>) {
         let identity = IdentityBuilder::new(Uuid::new_v4(), &format!("Caller {n}"))
             .account(Uuid::new_v4())
             .build();
-        list.push(Caller {
-            identity_id: identity.id,
-            account_id: identity.account_id,
-            acr: 2,
-        });
+        let target = if distinct_targets {
+            let target = IdentityBuilder::new(Uuid::new_v4(), &format!("Target {n}"))
+                .account(Uuid::new_v4())
+                .non_identified_pubkey(BOB_INVITATION_KEY)
+                .build();
+            fixtures.identities.push(target.clone());
+            target
+        } else {
+            bob()
+        };
+        list.push((
+            Caller {
+                identity_id: identity.id,
+                account_id: identity.account_id,
+                acr: 2,
+            },
+            target,
+        ));
         fixtures.tokens.push(FixtureToken {
             token: format!("caller-{n}"),
             identity_id: identity.id,
@@ -86,27 +108,27 @@ fn fixtures(callers: usize) -> (Fixtures, Vec<Caller>) {
     (fixtures, list)
 }
 
-async fn run_once(service: &BoxService, callers: &[Caller], contacts: usize) -> (usize, Duration) {
-    let bodies: Arc<Vec<serde_json::Value>> = Arc::new(
-        (0..contacts)
-            .map(|_| ContactRequestBuilder::new(&bob()).build())
-            .collect(),
-    );
+async fn run_once(
+    service: &BoxService,
+    callers: &[(Caller, Identity)],
+    contacts: usize,
+) -> (usize, Duration) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = callers
         .iter()
-        .map(|caller| {
-            let (service, caller, bodies, next) =
-                (service.clone(), *caller, bodies.clone(), next.clone());
+        .map(|(caller, target)| {
+            let (service, caller, target, next) =
+                (service.clone(), *caller, target.clone(), next.clone());
             tokio::spawn(async move {
                 let mut done = 0;
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= bodies.len() || started.elapsed() > RUN_TIME_LIMIT {
+                    if n >= contacts || started.elapsed() > RUN_TIME_LIMIT {
                         return done;
                     }
-                    service.contact(&caller, &bodies[n]).await.expect("contact");
+                    let body = ContactRequestBuilder::new(&target).build();
+                    service.contact(&caller, &body).await.expect("contact");
                     done += 1;
                 }
             })
@@ -127,7 +149,7 @@ async fn bench(database: &str, options: &Options) {
             None => return,
         },
     };
-    let (fixtures, callers) = fixtures(options.callers);
+    let (fixtures, callers) = fixtures(options.callers, options.distinct_targets);
     db.load_fixtures(&fixtures).await.expect("fixtures");
     let storage = Arc::new((*db).clone());
     let service = BoxService::new(
@@ -146,9 +168,14 @@ async fn bench(database: &str, options: &Options) {
     }
     rates.sort_by(f64::total_cmp);
     println!(
-        "{database}: median {:.0} contacts/s ({} callers, {} contacts per run, {} runs)",
+        "{database}: median {:.0} contacts/s ({} callers, {}, {} contacts per run, {} runs)",
         rates[rates.len() / 2],
         options.callers,
+        if options.distinct_targets {
+            "distinct targets"
+        } else {
+            "one target"
+        },
         options.contacts,
         options.runs
     );

@@ -120,13 +120,19 @@ pub struct BoxService {
 struct Inner {
     ports: Ports,
     config: Config,
+    /// Started on first use (it needs a runtime): see `use_cases::delivery`.
+    marks: std::sync::OnceLock<crate::use_cases::MarkQueue>,
 }
 
 impl BoxService {
     /// A service running the use cases on `ports` with `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         Self {
-            inner: Arc::new(Inner { ports, config }),
+            inner: Arc::new(Inner {
+                ports,
+                config,
+                marks: std::sync::OnceLock::new(),
+            }),
         }
     }
 
@@ -138,6 +144,13 @@ impl BoxService {
     /// The settings in use.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The queue of "published" marks, started on first use.
+    pub(crate) fn marks(&self) -> &crate::use_cases::MarkQueue {
+        self.inner
+            .marks
+            .get_or_init(|| crate::use_cases::MarkQueue::start(Arc::clone(&self.inner.ports.store)))
     }
 
     /// Whether the store and the bus answer: what a health check reports.

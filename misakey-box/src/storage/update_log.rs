@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
     EntityTrait, QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
@@ -56,29 +56,39 @@ pub(super) async fn append(
     for update in &record.updates {
         *counts.entry(update.recipient).or_default() += 1;
     }
-    let mut next: BTreeMap<Uuid, u64> = BTreeMap::new();
-    for (recipient, count) in counts {
-        let bump = OnConflict::column(identity_position::Column::IdentityId)
-            .value(
-                identity_position::Column::Latest,
-                Expr::col((identity_position::Entity, identity_position::Column::Latest))
-                    .add(to_i64(count)),
-            )
-            .to_owned();
-        identity_position::Entity::insert(identity_position::ActiveModel {
-            identity_id: Set(recipient),
-            latest: Set(to_i64(count)),
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One statement for all recipients: bumped and read back in one round trip. Rows are
+    // listed in id order, so concurrent contacts lock them in the same order.
+    let backend = txn.get_database_backend();
+    let placeholders: Vec<String> = (0..counts.len())
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("(${}, ${})", 2 * i + 1, 2 * i + 2),
+            _ => "(?, ?)".to_owned(),
         })
-        .on_conflict(bump)
-        .exec_without_returning(txn)
+        .collect();
+    let bump = format!(
+        "INSERT INTO identity_positions (identity_id, latest) VALUES {} \
+         ON CONFLICT (identity_id) DO UPDATE SET latest = identity_positions.latest + excluded.latest \
+         RETURNING identity_id, latest",
+        placeholders.join(", ")
+    );
+    let values = counts
+        .iter()
+        .flat_map(|(recipient, count)| [(*recipient).into(), to_i64(*count).into()]);
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(backend, bump, values))
         .await
         .map_err(store_error)?;
-        let latest = identity_position::Entity::find_by_id(recipient)
-            .one(txn)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| corrupt("position missing right after its upsert"))?
-            .latest;
+    let mut next: BTreeMap<Uuid, u64> = BTreeMap::new();
+    for row in rows {
+        let recipient: Uuid = row.try_get("", "identity_id").map_err(store_error)?;
+        let latest: i64 = row.try_get("", "latest").map_err(store_error)?;
+        let count = counts
+            .get(&recipient)
+            .copied()
+            .ok_or_else(|| corrupt("a position for no recipient"))?;
         next.insert(recipient, to_u64(latest)? - count + 1);
     }
     let mut sequenced = Vec::with_capacity(record.updates.len());

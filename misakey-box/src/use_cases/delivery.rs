@@ -2,14 +2,72 @@
 //! updates, and the pruning of update logs.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::BoxService;
 use crate::domain::{AddressedUpdate, SequencedUpdate};
 use crate::error::Error;
-use crate::ports::Retention;
+use crate::ports::{BoxStore, Retention};
+
+/// Writes "published" marks off the request path, in batches: each write takes everything that
+/// queued up meanwhile, so under load one statement marks many updates. A mark that is late or
+/// lost costs at most a second publish (sockets drop duplicates by position); the relay flushes
+/// the queue before it looks for stranded updates.
+#[derive(Debug)]
+pub(crate) struct MarkQueue {
+    sender: mpsc::UnboundedSender<MarkRequest>,
+}
+
+#[derive(Debug)]
+enum MarkRequest {
+    Published(Vec<(Uuid, u64)>),
+    Flush(oneshot::Sender<()>),
+}
+
+impl MarkQueue {
+    /// Starts the writer; it ends when the queue is dropped, after writing what is queued.
+    pub(crate) fn start(store: Arc<dyn BoxStore>) -> Self {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let (mut batch, mut waiting) = (Vec::new(), Vec::new());
+                let mut request = Some(first);
+                while let Some(next) = request {
+                    match next {
+                        MarkRequest::Published(marks) => batch.extend(marks),
+                        MarkRequest::Flush(done) => waiting.push(done),
+                    }
+                    request = receiver.try_recv().ok();
+                }
+                if !batch.is_empty()
+                    && let Err(error) = store.mark_published(&batch).await
+                {
+                    tracing::warn!(%error, count = batch.len(), "could not mark updates published; the relay will publish them again");
+                }
+                for done in waiting {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Self { sender }
+    }
+
+    fn mark(&self, published: Vec<(Uuid, u64)>) {
+        let _ = self.sender.send(MarkRequest::Published(published));
+    }
+
+    async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.sender.send(MarkRequest::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
+    }
+}
 
 /// How many log entries the relay reads at a time.
 const RELAY_BATCH: usize = 500;
@@ -61,8 +119,8 @@ impl BoxService {
         failed
     }
 
-    /// Publishes durable updates already committed to their logs, and marks those that went
-    /// out as published. One that fails stays unpublished: the relay
+    /// Publishes durable updates already committed to their logs, and queues "published" marks
+    /// for those that went out. One that fails stays unpublished: the relay
     /// ([`relay_stranded`](Self::relay_stranded)) sends it later, and resuming sockets replay
     /// it from the log; nothing is undone. Returns how many failed.
     pub async fn publish_sequenced(&self, updates: &[SequencedUpdate]) -> usize {
@@ -81,14 +139,16 @@ impl BoxService {
                 ),
             }
         }
-        if !published.is_empty()
-            && let Err(error) = self.ports().store.mark_published(&published).await
-        {
-            // Harmless beyond a duplicate: the relay publishes them again, sockets drop
-            // positions they already sent.
-            tracing::warn!(%error, "could not mark updates published");
+        let failed = updates.len() - published.len();
+        if !published.is_empty() {
+            self.marks().mark(published);
         }
-        updates.len() - published.len()
+        failed
+    }
+
+    /// Waits until every "published" mark queued so far is written.
+    pub async fn flush_published_marks(&self) {
+        self.marks().flush().await;
     }
 
     /// Publishes the updates committed more than `min_age` ago and still unpublished: left by
@@ -96,6 +156,8 @@ impl BoxService {
     /// run it; delivery is at least once, and sockets drop positions they already sent.
     /// Returns how many were published.
     pub async fn relay_stranded(&self, min_age: TimeDelta) -> Result<usize, Error> {
+        // Marks still queued are not stranded updates.
+        self.flush_published_marks().await;
         let before = self.ports().clock.now() - min_age;
         let mut total = 0;
         loop {
@@ -139,6 +201,9 @@ impl BoxService {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
+                // Relay before pruning when both are due: publish stranded updates before any
+                // of them can be pruned.
+                biased;
                 () = &mut shutdown => return,
                 _ = relay.tick() => match self.relay_stranded(maintenance.relay_after).await {
                     Ok(0) => {}

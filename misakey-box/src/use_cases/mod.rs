@@ -7,4 +7,5 @@ mod socket_session;
 
 pub use authorization::{Caller, Credentials};
 pub use delivery::Maintenance;
+pub(crate) use delivery::MarkQueue;
 pub use socket_session::{InboundOutcome, SocketSession, SocketSubscription};

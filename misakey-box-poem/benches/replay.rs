@@ -1,0 +1,137 @@
+//! Replay speed: updates per second a socket resuming from position 0 receives, read from the
+//! update log, over a real WebSocket to the poem routes (server and client in this process).
+//!
+//! ```sh
+//! MISAKEY_BOX_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo bench -p misakey-box-poem --bench replay -- postgres
+//! cargo bench -p misakey-box-poem --bench replay -- sqlite
+//! ```
+//!
+//! Options after `--`: `sqlite` or `postgres`, `--updates N` (100,000), `--runs N` (5).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use misakey_box::bus::InProcessBus;
+use misakey_box::domain::{AddressedUpdate, RealtimeUpdate, UpdateType};
+use misakey_box::ports::BoxStore as _;
+use misakey_box::{BoxService, Config, Ports};
+use misakey_box_poem::HttpSettings;
+use misakey_box_testkit::ALICE_TOKEN;
+use misakey_box_testkit::builders::ALICE_ID;
+use misakey_box_testkit::conformance::fixtures;
+use misakey_box_testkit::contract::store::sample_contact;
+use misakey_box_testkit::database::TestDatabase;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+/// Log entries written per contact record while filling.
+const PER_RECORD: u64 = 1000;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut database, mut updates, mut runs) = ("sqlite".to_owned(), 100_000u64, 5usize);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "sqlite" | "postgres" => database = arg,
+            "--updates" => updates = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--bench" => {}
+            other => panic!("unknown option {other}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench(
+        &database,
+        updates.div_ceil(PER_RECORD) * PER_RECORD,
+        runs,
+    ));
+}
+
+async fn bench(database: &str, updates: u64, runs: usize) {
+    let db = match database {
+        "postgres" => match TestDatabase::postgres().await {
+            Some(db) => db,
+            None => return,
+        },
+        _ => TestDatabase::sqlite().await,
+    };
+    db.load_fixtures(&fixtures()).await.expect("fixtures");
+    // Fill Alice's log through the store's own write path, many entries per transaction.
+    let started = Instant::now();
+    for n in 0..updates / PER_RECORD {
+        let mut record = sample_contact(n + 1, &format!("cmVwbGF5{n}"));
+        record.updates = (0..PER_RECORD)
+            .map(|i| AddressedUpdate {
+                recipient: ALICE_ID,
+                update: RealtimeUpdate {
+                    kind: UpdateType::Notification,
+                    object: serde_json::json!({"n": n * PER_RECORD + i, "details": {"box_title": "a box with a title", "box_id": record.key_share.box_id}}),
+                },
+            })
+            .collect();
+        db.save_contact(&record).await.expect("fill");
+    }
+    println!(
+        "{database}: {updates} updates written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let service = BoxService::new(
+        Ports::with_storage(Arc::new((*db).clone()), Arc::new(InProcessBus::new())),
+        Config::new(uuid::Uuid::nil()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(misakey_box_poem::server::serve(
+        listener,
+        service,
+        HttpSettings::default(),
+        std::future::pending(),
+    ));
+
+    let mut rates = Vec::new();
+    for run in 1..=runs {
+        let mut request = format!("ws://{address}/box-users/{ALICE_ID}/ws?since=0")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "Cookie",
+            format!("accesstoken={ALICE_TOKEN}; tokentype=bearer")
+                .parse()
+                .expect("cookie"),
+        );
+        let started = Instant::now();
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("socket");
+        let mut received = 0u64;
+        while received < updates {
+            match tokio::time::timeout(Duration::from_secs(30), socket.next())
+                .await
+                .expect("an update in time")
+            {
+                Some(Ok(Message::Text(_))) => received += 1,
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = received as f64 / seconds;
+        println!(
+            "{database} run {run}: {received} updates replayed in {seconds:.2} s = {rate:.0} updates/s"
+        );
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "{database}: median {:.0} updates/s replayed to one socket",
+        rates[rates.len() / 2]
+    );
+}
