@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
+    EntityTrait, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Statement,
 };
 use uuid::Uuid;
 
@@ -124,10 +124,20 @@ pub(super) async fn updates_after(
     after: u64,
     limit: usize,
 ) -> Result<Vec<SequencedUpdate>, StoreError> {
-    identity_update::Entity::find()
+    let select = identity_update::Entity::find()
         .filter(identity_update::Column::IdentityId.eq(identity_id))
         .filter(identity_update::Column::Seq.gt(to_i64(after)))
-        .order_by_asc(identity_update::Column::Seq)
+        .order_by_asc(identity_update::Column::Seq);
+    load(select, limit, db).await
+}
+
+/// Runs a query of log entries, at most `limit` of them.
+async fn load(
+    select: Select<identity_update::Entity>,
+    limit: usize,
+    db: &impl ConnectionTrait,
+) -> Result<Vec<SequencedUpdate>, StoreError> {
+    select
         .limit(u64::try_from(limit).unwrap_or(u64::MAX))
         .all(db)
         .await
@@ -167,19 +177,13 @@ pub(super) async fn unpublished(
     created_before: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<SequencedUpdate>, StoreError> {
-    identity_update::Entity::find()
+    let select = identity_update::Entity::find()
         .filter(identity_update::Column::Published.eq(false))
         .filter(identity_update::Column::CreatedAt.lt(created_before))
         .order_by_asc(identity_update::Column::CreatedAt)
         .order_by_asc(identity_update::Column::IdentityId)
-        .order_by_asc(identity_update::Column::Seq)
-        .limit(u64::try_from(limit).unwrap_or(u64::MAX))
-        .all(db)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(SequencedUpdate::try_from)
-        .collect()
+        .order_by_asc(identity_update::Column::Seq);
+    load(select, limit, db).await
 }
 
 pub(super) async fn mark_published(

@@ -4,7 +4,7 @@ use super::Caller;
 use crate::BoxService;
 use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
-use crate::ports::{LogPositions, Subscription};
+use crate::ports::Subscription;
 
 /// How many log entries a replay reads at a time.
 const REPLAY_PAGE: usize = 1000;
@@ -96,35 +96,26 @@ impl SocketSession {
     /// after which it is live from the latest position. Call after subscribing, so that the
     /// replay and the live updates overlap (duplicates are dropped) rather than leave a gap.
     pub async fn resume(&self, after: u64) -> Result<(Vec<Frame>, u64), Error> {
-        let positions = self
-            .service
-            .ports()
-            .store
-            .log_positions(self.identity_id)
-            .await?;
-        self.replay(after, positions.latest, positions).await
+        self.replay(after, None).await
     }
 
     /// The frames between positions `last` and `next` (both excluded), which live delivery
     /// skipped (publishes of concurrent commits can arrive out of order), read from the log;
     /// or a `resync_required` frame if they are no longer kept.
     pub async fn fill_gap(&self, last: u64, next: u64) -> Result<Vec<Frame>, Error> {
+        Ok(self.replay(last, Some(next - 1)).await?.0)
+    }
+
+    /// The updates after `after` up to `up_to` (the latest position if `None`), or the resync
+    /// frame.
+    async fn replay(&self, after: u64, up_to: Option<u64>) -> Result<(Vec<Frame>, u64), Error> {
         let positions = self
             .service
             .ports()
             .store
             .log_positions(self.identity_id)
             .await?;
-        Ok(self.replay(last, next - 1, positions).await?.0)
-    }
-
-    /// The updates after `after` up to `up_to`, or the resync frame.
-    async fn replay(
-        &self,
-        after: u64,
-        up_to: u64,
-        positions: LogPositions,
-    ) -> Result<(Vec<Frame>, u64), Error> {
+        let up_to = up_to.unwrap_or(positions.latest);
         if after > positions.latest || positions.oldest > after + 1 {
             let object = serde_json::json!({"since": after, "oldest": positions.oldest, "latest": positions.latest});
             let frame = RealtimeUpdate {
