@@ -8,8 +8,8 @@
 //!
 //! | route | handler |
 //! |---|---|
-//! | `POST /box-users/{id}/contact` | [`contact`](crate::contact) |
-//! | `GET /box-users/{id}/ws` | the socket: the core's [`run_socket`](misakey_box::socket::run_socket) over poem's WebSocket |
+//! | `POST /box-users/{id}/contact` | the contact use case, checks in the documented order, 201 with the box view |
+//! | `GET /box-users/{id}/ws` (`?since=N` to resume) | the socket: the core's [`run_socket`](misakey_box::socket::run_socket) over poem's WebSocket |
 //! | `GET /csrf` | a CSRF token (body and `csrftoken` cookie) |
 //! | `GET /healthz` | 200 when storage and bus answer, else 503 |
 //! | `GET /openapi.json` | the REST endpoints as OpenAPI 3.0 |

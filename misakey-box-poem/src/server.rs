@@ -145,7 +145,7 @@ pub async fn run(
 }
 
 /// Serves the routes of `service` on `listener` until `shutdown` resolves: then sockets close
-/// with 1001 and in-flight requests get [`GRACEFUL_SHUTDOWN_TIMEOUT`] to finish.
+/// with 1001 and in-flight requests get 10 seconds to finish.
 pub async fn serve(
     listener: TcpListener,
     service: BoxService,
