@@ -49,19 +49,24 @@ enum Command {
     Delivery(delivery::Options),
 }
 
-/// Refuses targets that are not on this machine.
+/// Refuses targets that are not on this machine: 127.0.0.0/8, `localhost` or `[::1]`.
 fn require_loopback(url: &str) -> Result<(), String> {
-    let host = url
+    let authority = url
         .split("://")
         .nth(1)
         .unwrap_or(url)
-        .split(['/', ':'])
+        .split('/')
         .next()
         .unwrap_or_default();
-    if matches!(host, "127.0.0.1" | "localhost" | "[")
-        || host.starts_with("127.")
-        || url.contains("://[::1]")
-    {
+    // An IPv6 host is bracketed and holds colons itself: only `[::1]` is loopback.
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let octets: Vec<&str> = host.split('.').collect();
+    let ipv4_loopback =
+        octets.len() == 4 && octets[0] == "127" && octets.iter().all(|o| o.parse::<u8>().is_ok());
+    if ipv4_loopback || host == "localhost" || host == "::1" {
         Ok(())
     } else {
         Err(format!("{url}: only loopback targets are allowed"))
@@ -82,5 +87,33 @@ async fn main() -> Result<(), String> {
         Command::Sockets(options) => sockets::run(options).await,
         Command::Publisher(options) => publisher::run(options).await,
         Command::Delivery(options) => delivery::run(options).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::require_loopback;
+
+    #[test]
+    fn only_loopback_targets_pass() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "ws://127.1.2.3/x",
+            "http://localhost:1",
+            "ws://[::1]:8080/ws",
+            "127.0.0.1:80",
+        ] {
+            assert!(require_loopback(url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1:8080",
+            "http://[2001:db8::1]:8080",
+            "http://[::2]/",
+            "http://127.0.0.1.example.com/",
+            "http://localhost.example.com/",
+            "http://192.168.1.1",
+        ] {
+            assert!(require_loopback(url).is_err(), "{url}");
+        }
     }
 }
