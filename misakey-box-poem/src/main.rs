@@ -58,6 +58,10 @@ struct Cli {
     /// Days an update is kept for resuming sockets.
     #[arg(long, env = "MISAKEY_BOX_RETENTION_DAYS", default_value_t = 30)]
     retention_days: u32,
+    /// Seconds an instance may go without its heartbeat before another one publishes what it
+    /// left unpublished (a crash between commit and publish). At least 2.
+    #[arg(long, env = "MISAKEY_BOX_PUBLISHER_LEASE", default_value_t = 15)]
+    publisher_lease: u32,
     /// Mark the CSRF cookie Secure (when served over HTTPS).
     #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -99,6 +103,11 @@ impl Cli {
                 ..HttpSettings::default()
             },
             maintenance: Maintenance {
+                // Beats come every second: a shorter lease would take over live instances.
+                publisher_lease: match self.publisher_lease {
+                    0 | 1 => return Err("--publisher-lease must be at least 2 seconds".to_owned()),
+                    lease => chrono::TimeDelta::seconds(i64::from(lease)),
+                },
                 retention: Retention {
                     max_per_identity: self.retention_count,
                     max_age: chrono::TimeDelta::days(i64::from(self.retention_days)),

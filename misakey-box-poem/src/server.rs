@@ -49,7 +49,7 @@ pub struct ServerConfig {
     pub required_acr: u8,
     /// HTTP and socket settings.
     pub http: HttpSettings,
-    /// Relay of stranded updates and pruning of the update logs.
+    /// Publisher heartbeat, relay of stranded updates and pruning of the update logs.
     pub maintenance: Maintenance,
 }
 
@@ -112,6 +112,12 @@ pub async fn run(
         Config::new(config.owner_org_id).with_required_acr(config.required_acr),
     );
 
+    // The first beat (and the takeover of instances that died, this one's previous run
+    // included) happens before the first request: a crash after any commit finds this
+    // instance in the publishers' table.
+    if let Err(error) = service.relay_stranded(&config.maintenance).await {
+        tracing::warn!(%error, "first publisher beat failed; maintenance retries it");
+    }
     let address = listener.local_addr()?;
     let redis = config.redis_url.as_deref().map(redact);
     tracing::info!(owner_org_id = %config.owner_org_id, database = %redact(&config.database_url), ?redis, "starting");
@@ -119,7 +125,8 @@ pub async fn run(
         println!("{}", demo::instructions(address));
     }
     println!("listening on http://{address}");
-    // Relaying and pruning run beside the routes and stop with them.
+    // Beats, relaying and pruning run beside the routes and stop after them: requests still
+    // draining at shutdown publish while this instance is still a live publisher.
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     let maintenance = tokio::spawn({
         let (service, maintenance, mut stopped) =
@@ -134,11 +141,8 @@ pub async fn run(
         }
     });
     drop(stopped);
-    let served = serve(listener, service, config.http, async move {
-        shutdown.await;
-        stopping.send_replace(true);
-    })
-    .await;
+    let served = serve(listener, service, config.http, shutdown).await;
+    stopping.send_replace(true);
     let _ = maintenance.await;
     served?;
     Ok(())

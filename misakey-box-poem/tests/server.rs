@@ -12,10 +12,11 @@ use misakey_box::{BoxService, Config, Ports};
 use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{
-    Auth, SocketClosed, get, open_socket, post_contact,
+    Auth, SocketClosed, get, open_socket, open_socket_resuming, post_contact,
 };
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
 use misakey_box_testkit::database::TestDatabase;
+use misakey_box_testkit::services::SpareRedis;
 use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
 use serde_json::json;
 use uuid::Uuid;
@@ -151,6 +152,57 @@ async fn the_binary_serves_stops_cleanly_and_keeps_its_data() {
     );
 }
 
+/// "No update stranded" with a real crash: an instance commits a contact whose publish fails
+/// (its Redis is gone) and is killed with SIGKILL; another instance on the same database
+/// publishes the update once the dead one's lease runs out, and Bob's live socket on it gets
+/// the update exactly as the log holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_before_publishing_is_taken_over_by_another() {
+    let Some(mut redis) = SpareRedis::start() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let lease = ["--publisher-lease", "3"];
+    let survivor = spawn_server(&dir.0, &lease).unwrap();
+    let bob_id = BOB_ID.to_string();
+    // Live only: it gets what commits from now on.
+    let mut live = open_socket(&survivor.target, &bob_id, Auth::bearer(BOB_TOKEN), None)
+        .await
+        .unwrap();
+
+    let crashing = spawn_server(
+        &dir.0,
+        &[&["--redis-url", &redis.url()][..], &lease].concat(),
+    )
+    .unwrap();
+    redis.stop();
+    let body = ContactRequestBuilder::new(&bob())
+        .other_share_hash("c3RyYW5kZWQ")
+        .build();
+    assert_eq!(
+        post_contact(&crashing.target, ALICE_TOKEN, ALICE_ID, &body)
+            .await
+            .0,
+        201
+    );
+    drop(crashing); // SIGKILL
+
+    let relayed = live.next_update().await;
+    let mut replay = open_socket_resuming(&survivor.target, &bob_id, Auth::bearer(BOB_TOKEN), "0")
+        .await
+        .unwrap();
+    let logged = replay.next_update().await;
+    assert_eq!(relayed, logged);
+    assert_eq!(
+        (
+            &relayed["seq"],
+            &relayed["type"],
+            &relayed["object"]["type"]
+        ),
+        (&json!(1), &json!("notification"), &json!("box.auto_invite"))
+    );
+}
+
 #[test]
 fn the_demo_prints_how_to_try_it() {
     let dir = TempDir::new();
@@ -212,15 +264,24 @@ fn a_malformed_fixtures_file_stops_the_start_and_names_the_entry() {
 
 #[test]
 fn invalid_flags_are_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_misakey-box-server"))
-        .args(["--idle-timeout", "0"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr)
-            .contains("--idle-timeout must be a positive number of seconds")
-    );
+    for (flags, message) in [
+        (
+            ["--idle-timeout", "0"],
+            "--idle-timeout must be a positive number of seconds",
+        ),
+        (
+            ["--publisher-lease", "1"],
+            "--publisher-lease must be at least 2 seconds",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_misakey-box-server"))
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+    }
 }
 
 /// A server on `storage` in this process, for the checks that need to reach into it.

@@ -11,7 +11,9 @@ use misakey_box::domain::{
     CryptoAction, Event, KeyShare, Notification, RealtimeUpdate, SequencedUpdate,
 };
 use misakey_box::error::StoreError;
-use misakey_box::ports::{BoxStore, ContactRecord, LogPositions, Retention};
+use misakey_box::ports::{
+    BoxStore, ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+};
 use uuid::Uuid;
 
 /// A [`BoxStore`] in memory: the behaviour every other store is held to by the contract suite.
@@ -35,6 +37,8 @@ struct State {
     positions: HashMap<Uuid, u64>,
     /// Kept log entries per identity, in position order.
     logs: HashMap<Uuid, Vec<LogEntry>>,
+    /// Publishing instances: (published_before, last heartbeat).
+    publishers: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +46,6 @@ struct LogEntry {
     seq: u64,
     update: RealtimeUpdate,
     created_at: DateTime<Utc>,
-    published: bool,
 }
 
 impl LogEntry {
@@ -105,7 +108,6 @@ impl BoxStore for InMemoryBoxStore {
                 seq: *position,
                 update: addressed.update.clone(),
                 created_at: record.created_at,
-                published: false,
             };
             sequenced.push(entry.sequenced(addressed.recipient));
             state
@@ -148,40 +150,62 @@ impl BoxStore for InMemoryBoxStore {
         Ok(LogPositions { oldest, latest })
     }
 
-    async fn unpublished_updates(
+    async fn updates_created_between(
         &self,
-        created_before: DateTime<Utc>,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cursor: Option<LogCursor>,
         limit: usize,
-    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+    ) -> Result<Vec<LoggedUpdate>, StoreError> {
         let state = self.state()?;
-        let mut stranded: Vec<(DateTime<Utc>, SequencedUpdate)> = state
+        let mut window: Vec<LoggedUpdate> = state
             .logs
             .iter()
             .flat_map(|(recipient, log)| {
                 log.iter()
-                    .filter(|e| !e.published && e.created_at < created_before)
-                    .map(|e| (e.created_at, e.sequenced(*recipient)))
+                    .filter(|e| (from..=until).contains(&e.created_at))
+                    .map(|e| LoggedUpdate {
+                        created_at: e.created_at,
+                        update: e.sequenced(*recipient),
+                    })
             })
+            .filter(|logged| cursor.is_none_or(|cursor| logged.cursor() > cursor))
             .collect();
-        stranded.sort_by_key(|(at, update)| (*at, update.recipient, update.seq));
-        Ok(stranded
-            .into_iter()
-            .take(limit)
-            .map(|(_, update)| update)
-            .collect())
+        window.sort_by_key(LoggedUpdate::cursor);
+        window.truncate(limit);
+        Ok(window)
     }
 
-    async fn mark_published(&self, updates: &[(Uuid, u64)]) -> Result<(), StoreError> {
+    async fn publisher_heartbeat(
+        &self,
+        heartbeat: PublisherHeartbeat,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
         let mut state = self.state()?;
-        for (recipient, seq) in updates {
-            if let Some(entry) = state
-                .logs
-                .get_mut(recipient)
-                .and_then(|log| log.iter_mut().find(|e| e.seq == *seq))
-            {
-                entry.published = true;
-            }
-        }
+        let expired: Vec<Uuid> = state
+            .publishers
+            .iter()
+            .filter(|(id, (_, beat))| {
+                **id != heartbeat.publisher && *beat < heartbeat.expired_before
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let adopted: Vec<DateTime<Utc>> = expired
+            .iter()
+            .filter_map(|id| state.publishers.remove(id))
+            .map(|(published_before, _)| published_before)
+            .collect();
+        let published_before = adopted
+            .iter()
+            .copied()
+            .fold(heartbeat.published_before, Ord::min);
+        state
+            .publishers
+            .insert(heartbeat.publisher, (published_before, heartbeat.now));
+        Ok(adopted)
+    }
+
+    async fn remove_publisher(&self, publisher: Uuid) -> Result<(), StoreError> {
+        self.state()?.publishers.remove(&publisher);
         Ok(())
     }
 

@@ -120,8 +120,8 @@ pub struct BoxService {
 struct Inner {
     ports: Ports,
     config: Config,
-    /// Started on first use (it needs a runtime): see `use_cases::delivery`.
-    marks: std::sync::OnceLock<crate::use_cases::MarkQueue>,
+    /// What this instance has in flight and must relay: see `use_cases::publish_ledger`.
+    ledger: Arc<crate::use_cases::PublishLedger>,
 }
 
 impl BoxService {
@@ -131,7 +131,7 @@ impl BoxService {
             inner: Arc::new(Inner {
                 ports,
                 config,
-                marks: std::sync::OnceLock::new(),
+                ledger: Arc::new(crate::use_cases::PublishLedger::new()),
             }),
         }
     }
@@ -146,11 +146,9 @@ impl BoxService {
         &self.inner.config
     }
 
-    /// The queue of "published" marks, started on first use.
-    pub(crate) fn marks(&self) -> &crate::use_cases::MarkQueue {
-        self.inner
-            .marks
-            .get_or_init(|| crate::use_cases::MarkQueue::start(Arc::clone(&self.inner.ports.store)))
+    /// The ledger of this instance's publishing.
+    pub(crate) fn ledger(&self) -> &Arc<crate::use_cases::PublishLedger> {
+        &self.inner.ledger
     }
 
     /// Whether the store and the bus answer: what a health check reports.

@@ -6,13 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use misakey_box::domain::{
     AddressedUpdate, CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification,
     NotificationType, RealtimeUpdate, SequencedUpdate, UpdateType,
 };
 use misakey_box::error::StoreError;
-use misakey_box::ports::{BoxStore, ContactRecord, LogPositions, Retention};
+use misakey_box::ports::{
+    BoxStore, ContactRecord, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -395,54 +397,126 @@ pub async fn concurrent_contacts_get_distinct_positions<S: BoxStore + ?Sized>(st
     }
 }
 
-/// Updates are unpublished until marked, oldest first, and only those created before the
-/// given time.
-pub async fn unpublished_updates_wait_for_the_relay<S: BoxStore + ?Sized>(store: &S) {
-    let (first, second) = (sample_contact(1, "cmVsYXkx"), sample_contact(2, "cmVsYXky"));
-    store.save_contact(&second).await.unwrap();
-    store.save_contact(&first).await.unwrap();
-    let all = store
-        .unpublished_updates(default_instant() + TimeDelta::days(1), 100)
+/// The relay reads every identity's log by creation time, both bounds included, ordered by time, recipient and position, in pages that go on after a cursor.
+pub async fn the_relay_reads_the_logs_by_creation_time<S: BoxStore + ?Sized>(store: &S) {
+    let records: Vec<ContactRecord> = (1..=3)
+        .map(|n| sample_contact(n, &format!("d2luZG93{n}")))
+        .collect();
+    let mut saved = Vec::new();
+    // Saved out of time order: the order read back is by time, not by insertion.
+    for record in [&records[1], &records[2], &records[0]] {
+        let updates = store.save_contact(record).await.unwrap();
+        saved.extend(updates.into_iter().map(|update| LoggedUpdate {
+            created_at: record.created_at,
+            update,
+        }));
+    }
+    saved.sort_by_key(LoggedUpdate::cursor);
+    let (first, second, third) = (
+        records[0].created_at,
+        records[1].created_at,
+        records[2].created_at,
+    );
+    let window = store
+        .updates_created_between(first, second, None, 100)
         .await
         .unwrap();
-    assert_eq!(all.len(), 6);
-    assert_eq!(
-        all[..3]
-            .iter()
-            .map(|u| u.update.object["box_id"].clone())
-            .collect::<Vec<_>>(),
-        vec![json!(first.key_share.box_id); 3]
-    );
-    let before_second = second.created_at;
-    assert_eq!(
-        store.unpublished_updates(before_second, 100).await.unwrap(),
-        all[..3].to_vec()
-    );
+    assert_eq!(window, saved[..6].to_vec());
+    let page = store
+        .updates_created_between(first, second, None, 4)
+        .await
+        .unwrap();
+    assert_eq!(page, saved[..4].to_vec());
+    let rest = store
+        .updates_created_between(first, second, page.last().map(LoggedUpdate::cursor), 4)
+        .await
+        .unwrap();
+    assert_eq!(rest, saved[4..6].to_vec());
     assert_eq!(
         store
-            .unpublished_updates(default_instant() + TimeDelta::days(1), 2)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-
-    store.mark_published(&positions(&all[..4])).await.unwrap();
-    assert_eq!(
-        store
-            .unpublished_updates(default_instant() + TimeDelta::days(1), 100)
+            .updates_created_between(third, third + TimeDelta::seconds(1), None, 100)
             .await
             .unwrap(),
-        all[4..].to_vec()
+        saved[6..].to_vec()
     );
-    // Marked entries are still in the log for resuming sockets.
     assert_eq!(
         store
-            .updates_after(sample_creator(1), 0, 10)
+            .updates_created_between(
+                first - TimeDelta::days(1),
+                first - TimeDelta::seconds(1),
+                None,
+                100
+            )
             .await
-            .unwrap()
-            .len(),
-        2
+            .unwrap(),
+        vec![]
+    );
+}
+
+/// A publisher's heartbeat takes over the publishers whose last beat expired, never itself,
+/// and inherits their checkpoints, so a chain of deaths loses nothing; a removed publisher
+/// is nobody's to take over.
+pub async fn publishers_take_over_expired_ones<S: BoxStore + ?Sized>(store: &S) {
+    let t = |s: i64| default_instant() + TimeDelta::seconds(s);
+    let (a, b, c, d) = (
+        sample_id(8, 1),
+        sample_id(8, 2),
+        sample_id(8, 3),
+        sample_id(8, 4),
+    );
+    let none: Vec<DateTime<Utc>> = Vec::new();
+    let beat = |publisher, published_before, now, expired_before| PublisherHeartbeat {
+        publisher,
+        published_before,
+        now,
+        expired_before,
+    };
+    assert_eq!(
+        store
+            .publisher_heartbeat(beat(a, t(-5), t(0), t(-15)))
+            .await
+            .unwrap(),
+        none
+    );
+    assert_eq!(
+        store
+            .publisher_heartbeat(beat(b, t(0), t(1), t(-14)))
+            .await
+            .unwrap(),
+        none,
+        "a's lease runs"
+    );
+    assert_eq!(
+        store
+            .publisher_heartbeat(beat(d, t(1), t(2), t(-13)))
+            .await
+            .unwrap(),
+        none
+    );
+    store.remove_publisher(d).await.unwrap();
+    // b beats late: a has expired (its own old beat does not count against itself).
+    assert_eq!(
+        store
+            .publisher_heartbeat(beat(b, t(20), t(20), t(5)))
+            .await
+            .unwrap(),
+        vec![t(-5)]
+    );
+    // b dies in turn; c inherits a's checkpoint through b.
+    assert_eq!(
+        store
+            .publisher_heartbeat(beat(c, t(40), t(40), t(25)))
+            .await
+            .unwrap(),
+        vec![t(-5)]
+    );
+    assert_eq!(
+        store
+            .publisher_heartbeat(beat(c, t(60), t(60), t(45)))
+            .await
+            .unwrap(),
+        none,
+        "taken over once"
     );
 }
 
@@ -544,7 +618,8 @@ macro_rules! store_contract_tests {
             updates_get_consecutive_positions_per_identity,
             a_failed_contact_takes_no_position,
             concurrent_contacts_get_distinct_positions,
-            unpublished_updates_wait_for_the_relay,
+            the_relay_reads_the_logs_by_creation_time,
+            publishers_take_over_expired_ones,
             pruning_keeps_recent_entries_and_positions,
         );
     };

@@ -45,6 +45,52 @@ pub struct Retention {
     pub max_age: TimeDelta,
 }
 
+/// A log entry as the relay reads it: the update and when it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedUpdate {
+    /// The `created_at` of the contact that wrote it.
+    pub created_at: DateTime<Utc>,
+    /// The update, with its recipient and position.
+    pub update: SequencedUpdate,
+}
+
+impl LoggedUpdate {
+    /// The cursor just past this entry.
+    pub fn cursor(&self) -> LogCursor {
+        LogCursor {
+            created_at: self.created_at,
+            recipient: self.update.recipient,
+            seq: self.update.seq,
+        }
+    }
+}
+
+/// A place in the order ([`BoxStore::updates_created_between`]) the relay reads log entries
+/// in: creation time, then recipient, then position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogCursor {
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Recipient.
+    pub recipient: Uuid,
+    /// Position in the recipient's log.
+    pub seq: u64,
+}
+
+/// What a publishing instance (a [`crate::BoxService`] running its maintenance) records about
+/// itself on each beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublisherHeartbeat {
+    /// The instance, a random id chosen at start.
+    pub publisher: Uuid,
+    /// Every update this instance committed with an earlier `created_at` has been published.
+    pub published_before: DateTime<Utc>,
+    /// The time of this beat.
+    pub now: DateTime<Utc>,
+    /// Instances whose last beat is older than this are taken to be dead.
+    pub expired_before: DateTime<Utc>,
+}
+
 /// Persists boxes and what hangs off them.
 ///
 /// The testkit's store contract suite (`misakey_box_testkit::store_contract_tests!`) checks
@@ -97,16 +143,29 @@ pub trait BoxStore: Debug + Send + Sync + 'static {
     /// Where the identity's log stands.
     async fn log_positions(&self, identity_id: Uuid) -> Result<LogPositions, StoreError>;
 
-    /// Updates not yet marked published, created before `created_before` (stranded by a
-    /// process that died between commit and publish, or by a broker outage), oldest first.
-    async fn unpublished_updates(
+    /// Log entries of every identity created from `from` to `until`, both included, ordered
+    /// by ([`LogCursor`]) creation time, recipient and position, after `cursor` when given, at
+    /// most `limit`: what the relay republishes.
+    async fn updates_created_between(
         &self,
-        created_before: DateTime<Utc>,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cursor: Option<LogCursor>,
         limit: usize,
-    ) -> Result<Vec<SequencedUpdate>, StoreError>;
+    ) -> Result<Vec<LoggedUpdate>, StoreError>;
 
-    /// Marks updates (recipient, position) as published.
-    async fn mark_published(&self, updates: &[(Uuid, u64)]) -> Result<(), StoreError>;
+    /// Records the heartbeat of a publishing instance and takes over the instances that
+    /// stopped beating, in one transaction: the expired ones are removed, this one's
+    /// `published_before` is lowered to the oldest of theirs (so that, should this one die
+    /// too, the next instance inherits their stranded updates), and their `published_before`
+    /// times are returned for this one to relay from.
+    async fn publisher_heartbeat(
+        &self,
+        heartbeat: PublisherHeartbeat,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError>;
+
+    /// Forgets a publishing instance that stopped with nothing left to publish.
+    async fn remove_publisher(&self, publisher: Uuid) -> Result<(), StoreError>;
 
     /// Removes log entries beyond `retention` at time `now`; returns how many went. Positions
     /// are never reused.

@@ -11,4 +11,14 @@ use crate::error::StoreError;
 pub trait IdentityDirectory: Debug + Send + Sync + 'static {
     /// `Ok(None)` when no identity has this id.
     async fn identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError>;
+
+    /// The identities among `ids` that exist, in any order. A contact reads two: a directory
+    /// over a database answers in one query; this default asks one at a time.
+    async fn identities(&self, ids: &[Uuid]) -> Result<Vec<Identity>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.identity(*id).await?);
+        }
+        Ok(found)
+    }
 }

@@ -9,7 +9,9 @@ mod identity_directory;
 mod notification_bus;
 mod token_introspection;
 
-pub use box_store::{BoxStore, ContactRecord, LogPositions, Retention};
+pub use box_store::{
+    BoxStore, ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+};
 pub use clock::{Clock, IdGenerator, RandomIds, SystemClock};
 pub use identity_directory::IdentityDirectory;
 pub use notification_bus::{NotificationBus, Subscription, SubscriptionError};

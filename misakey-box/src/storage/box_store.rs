@@ -17,7 +17,9 @@ use crate::domain::{
     SequencedUpdate,
 };
 use crate::error::StoreError;
-use crate::ports::{BoxStore, ContactRecord, LogPositions, Retention};
+use crate::ports::{
+    BoxStore, ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+};
 
 fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|error| corrupt(format!("{what} is not JSON: {error}")))
@@ -170,16 +172,28 @@ impl BoxStore for SeaOrmStorage {
         update_log::positions(&self.db, identity_id).await
     }
 
-    async fn unpublished_updates(
+    async fn updates_created_between(
         &self,
-        created_before: DateTime<Utc>,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cursor: Option<LogCursor>,
         limit: usize,
-    ) -> Result<Vec<SequencedUpdate>, StoreError> {
-        update_log::unpublished(&self.db, created_before, limit).await
+    ) -> Result<Vec<LoggedUpdate>, StoreError> {
+        update_log::created_between(&self.db, from, until, cursor, limit).await
     }
 
-    async fn mark_published(&self, updates: &[(Uuid, u64)]) -> Result<(), StoreError> {
-        update_log::mark_published(&self.db, updates).await
+    async fn publisher_heartbeat(
+        &self,
+        heartbeat: PublisherHeartbeat,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let txn = self.db.begin().await.map_err(store_error)?;
+        let adopted = update_log::publisher_heartbeat(&txn, heartbeat).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(adopted)
+    }
+
+    async fn remove_publisher(&self, publisher: Uuid) -> Result<(), StoreError> {
+        update_log::remove_publisher(&self.db, publisher).await
     }
 
     async fn prune_updates(

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait as _, EntityTrait, QueryFilter as _};
 use uuid::Uuid;
 
 use super::entities::identity;
@@ -33,5 +33,14 @@ impl IdentityDirectory for SeaOrmStorage {
             .await
             .map_err(store_error)?;
         Ok(row.map(Identity::from))
+    }
+
+    async fn identities(&self, ids: &[Uuid]) -> Result<Vec<Identity>, StoreError> {
+        let rows = identity::Entity::find()
+            .filter(identity::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(rows.into_iter().map(Identity::from).collect())
     }
 }

@@ -1,24 +1,23 @@
 //! The per-identity update logs on sea-orm: appending in the contact transaction, reading for
-//! replays, the relay's reads and marks, and pruning.
+//! replays and for the relay, the publishers' checkpoints, and pruning.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
     EntityTrait, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Statement,
 };
 use uuid::Uuid;
 
-use super::entities::{identity_position, identity_update};
+use super::entities::{identity_position, identity_update, outbox_publisher};
 use super::{corrupt, store_error};
 use crate::domain::{RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
-use crate::ports::{ContactRecord, LogPositions, Retention};
-
-/// Rows per statement when marking updates published.
-const MARK_BATCH: usize = 300;
+use crate::ports::{
+    ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+};
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -59,63 +58,163 @@ pub(super) async fn append(
     if counts.is_empty() {
         return Ok(Vec::new());
     }
-    // One statement for all recipients: bumped and read back in one round trip. Rows are
-    // listed in id order, so concurrent contacts lock them in the same order.
-    let backend = txn.get_database_backend();
-    let placeholders: Vec<String> = (0..counts.len())
-        .map(|i| match backend {
-            DbBackend::Postgres => format!("(${}, ${})", 2 * i + 1, 2 * i + 2),
-            _ => "(?, ?)".to_owned(),
+    // How far before its recipient's new latest position each update lands: the last one of
+    // a recipient gets the latest itself.
+    let mut remaining = counts.clone();
+    let backs: Vec<u64> = record
+        .updates
+        .iter()
+        .map(|update| {
+            let left = remaining.entry(update.recipient).or_default();
+            *left -= 1;
+            *left
         })
         .collect();
-    let bump = format!(
+    let latest = match txn.get_database_backend() {
+        DbBackend::Postgres => {
+            bump_and_insert_in_one_statement(txn, record, &counts, &backs).await?
+        }
+        _ => bump_then_insert(txn, record, &counts, &backs).await?,
+    };
+    record
+        .updates
+        .iter()
+        .zip(&backs)
+        .map(|(update, back)| {
+            let latest = latest
+                .get(&update.recipient)
+                .ok_or_else(|| corrupt("no position for a recipient"))?;
+            Ok(SequencedUpdate {
+                recipient: update.recipient,
+                seq: latest - back,
+                update: update.update.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The position bump, as `INSERT ... ON CONFLICT` rows listed in id order (concurrent contacts
+/// lock them in the same order), with `placeholder(i)` for the i-th bound value.
+fn bump_sql(recipients: usize, placeholder: impl Fn(usize) -> String) -> String {
+    let rows: Vec<String> = (0..recipients)
+        .map(|i| format!("({}, {})", placeholder(2 * i), placeholder(2 * i + 1)))
+        .collect();
+    format!(
         "INSERT INTO identity_positions (identity_id, latest) VALUES {} \
          ON CONFLICT (identity_id) DO UPDATE SET latest = identity_positions.latest + excluded.latest \
          RETURNING identity_id, latest",
-        placeholders.join(", ")
-    );
-    let values = counts
+        rows.join(", ")
+    )
+}
+
+fn bump_values(counts: &BTreeMap<Uuid, u64>) -> impl Iterator<Item = sea_orm::Value> {
+    counts
         .iter()
-        .flat_map(|(recipient, count)| [(*recipient).into(), to_i64(*count).into()]);
+        .flat_map(|(recipient, count)| [(*recipient).into(), to_i64(*count).into()])
+}
+
+/// SQLite (one writer at a time anyway): the bump read back, then the entries.
+async fn bump_then_insert(
+    txn: &DatabaseTransaction,
+    record: &ContactRecord,
+    counts: &BTreeMap<Uuid, u64>,
+    backs: &[u64],
+) -> Result<BTreeMap<Uuid, u64>, StoreError> {
+    let backend = txn.get_database_backend();
+    let bump = bump_sql(counts.len(), |_| "?".to_owned());
     let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(backend, bump, values))
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            bump,
+            bump_values(counts),
+        ))
         .await
         .map_err(store_error)?;
-    let mut next: BTreeMap<Uuid, u64> = BTreeMap::new();
+    let mut latest = BTreeMap::new();
     for row in rows {
         let recipient: Uuid = row.try_get("", "identity_id").map_err(store_error)?;
-        let latest: i64 = row.try_get("", "latest").map_err(store_error)?;
-        let count = counts
-            .get(&recipient)
-            .copied()
-            .ok_or_else(|| corrupt("a position for no recipient"))?;
-        next.insert(recipient, to_u64(latest)? - count + 1);
+        let position: i64 = row.try_get("", "latest").map_err(store_error)?;
+        latest.insert(recipient, to_u64(position)?);
     }
-    let mut sequenced = Vec::with_capacity(record.updates.len());
-    for update in &record.updates {
-        let position = next.entry(update.recipient).or_default();
-        sequenced.push(SequencedUpdate {
-            recipient: update.recipient,
-            seq: *position,
-            update: update.update.clone(),
+    let mut entries = Vec::with_capacity(record.updates.len());
+    for (update, back) in record.updates.iter().zip(backs) {
+        let position = latest
+            .get(&update.recipient)
+            .ok_or_else(|| corrupt("no position for a recipient"))?;
+        entries.push(identity_update::ActiveModel {
+            identity_id: Set(update.recipient),
+            seq: Set(to_i64(position - back)),
+            r#type: Set(update.update.kind.as_str().to_owned()),
+            object: Set(update.update.object.to_string()),
+            created_at: Set(record.created_at),
         });
-        *position += 1;
     }
-    let rows = sequenced.iter().map(|update| identity_update::ActiveModel {
-        identity_id: Set(update.recipient),
-        seq: Set(to_i64(update.seq)),
-        r#type: Set(update.update.kind.as_str().to_owned()),
-        object: Set(update.update.object.to_string()),
-        created_at: Set(record.created_at),
-        published: Set(false),
-    });
-    if !sequenced.is_empty() {
-        identity_update::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await
-            .map_err(store_error)?;
+    identity_update::Entity::insert_many(entries)
+        .exec_without_returning(txn)
+        .await
+        .map_err(store_error)?;
+    Ok(latest)
+}
+
+/// PostgreSQL: the bump and the entries in one round trip, the entries' positions computed
+/// from the bumped rows in the statement itself.
+async fn bump_and_insert_in_one_statement(
+    txn: &DatabaseTransaction,
+    record: &ContactRecord,
+    counts: &BTreeMap<Uuid, u64>,
+    backs: &[u64],
+) -> Result<BTreeMap<Uuid, u64>, StoreError> {
+    let bump = bump_sql(counts.len(), |i| format!("${}", i + 1));
+    let first_entry = 2 * counts.len() + 1;
+    let entries: Vec<String> = (0..record.updates.len())
+        .map(|i| {
+            let p = first_entry + 4 * i;
+            format!(
+                "(${}::uuid, ${}::bigint, ${}::text, ${}::text)",
+                p,
+                p + 1,
+                p + 2,
+                p + 3
+            )
+        })
+        .collect();
+    let created_at = first_entry + 4 * record.updates.len();
+    let sql = format!(
+        "WITH bumped AS ({bump}) \
+         INSERT INTO identity_updates (identity_id, seq, type, object, created_at) \
+         SELECT e.identity_id, bumped.latest - e.back, e.type, e.object, ${created_at} \
+         FROM (VALUES {}) AS e (identity_id, back, type, object) \
+         JOIN bumped ON bumped.identity_id = e.identity_id \
+         RETURNING identity_id, seq",
+        entries.join(", ")
+    );
+    let mut values: Vec<sea_orm::Value> = bump_values(counts).collect();
+    for (update, back) in record.updates.iter().zip(backs) {
+        values.extend([
+            update.recipient.into(),
+            to_i64(*back).into(),
+            update.update.kind.as_str().into(),
+            update.update.object.to_string().into(),
+        ]);
     }
-    Ok(sequenced)
+    values.push(record.created_at.into());
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(store_error)?;
+    // The recipient's last entry has the latest position.
+    let mut latest: BTreeMap<Uuid, u64> = BTreeMap::new();
+    for row in rows {
+        let recipient: Uuid = row.try_get("", "identity_id").map_err(store_error)?;
+        let seq = to_u64(row.try_get("", "seq").map_err(store_error)?)?;
+        let entry = latest.entry(recipient).or_default();
+        *entry = (*entry).max(seq);
+    }
+    Ok(latest)
 }
 
 pub(super) async fn updates_after(
@@ -172,41 +271,90 @@ pub(super) async fn positions(
     Ok(LogPositions { oldest, latest })
 }
 
-pub(super) async fn unpublished(
+pub(super) async fn created_between(
     db: &impl ConnectionTrait,
-    created_before: DateTime<Utc>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    cursor: Option<LogCursor>,
     limit: usize,
-) -> Result<Vec<SequencedUpdate>, StoreError> {
-    let select = identity_update::Entity::find()
-        .filter(identity_update::Column::Published.eq(false))
-        .filter(identity_update::Column::CreatedAt.lt(created_before))
-        .order_by_asc(identity_update::Column::CreatedAt)
-        .order_by_asc(identity_update::Column::IdentityId)
-        .order_by_asc(identity_update::Column::Seq);
-    load(select, limit, db).await
+) -> Result<Vec<LoggedUpdate>, StoreError> {
+    use identity_update::Column::{CreatedAt, IdentityId, Seq};
+    use sea_orm::sea_query::ExprTrait as _;
+    let mut select = identity_update::Entity::find()
+        .filter(CreatedAt.gte(from))
+        .filter(CreatedAt.lte(until));
+    if let Some(cursor) = cursor {
+        // (created_at, identity_id, seq) > cursor, spelled out for both backends.
+        select = select.filter(
+            Condition::any().add(CreatedAt.gt(cursor.created_at)).add(
+                CreatedAt.eq(cursor.created_at).and(
+                    IdentityId.gt(cursor.recipient).or(IdentityId
+                        .eq(cursor.recipient)
+                        .and(Seq.gt(to_i64(cursor.seq)))),
+                ),
+            ),
+        );
+    }
+    select
+        .order_by_asc(CreatedAt)
+        .order_by_asc(IdentityId)
+        .order_by_asc(Seq)
+        .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+        .all(db)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|row| {
+            let created_at = row.created_at;
+            SequencedUpdate::try_from(row).map(|update| LoggedUpdate { created_at, update })
+        })
+        .collect()
 }
 
-pub(super) async fn mark_published(
+pub(super) async fn publisher_heartbeat(
+    txn: &DatabaseTransaction,
+    heartbeat: PublisherHeartbeat,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    use outbox_publisher::Column::{HeartbeatAt, PublishedBefore, PublisherId};
+    // Deleting is what claims a dead publisher: of two instances adopting it at once, one
+    // deletes the row and the other finds nothing.
+    let adopted: Vec<DateTime<Utc>> = outbox_publisher::Entity::delete_many()
+        .filter(HeartbeatAt.lt(heartbeat.expired_before))
+        .filter(PublisherId.ne(heartbeat.publisher))
+        .exec_with_returning(txn)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|row| row.published_before)
+        .collect();
+    let published_before = adopted
+        .iter()
+        .copied()
+        .fold(heartbeat.published_before, DateTime::min);
+    outbox_publisher::Entity::insert(outbox_publisher::ActiveModel {
+        publisher_id: Set(heartbeat.publisher),
+        published_before: Set(published_before),
+        heartbeat_at: Set(heartbeat.now),
+    })
+    .on_conflict(
+        OnConflict::column(PublisherId)
+            .update_columns([PublishedBefore, HeartbeatAt])
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await
+    .map_err(store_error)?;
+    Ok(adopted)
+}
+
+pub(super) async fn remove_publisher(
     db: &impl ConnectionTrait,
-    updates: &[(Uuid, u64)],
+    publisher: Uuid,
 ) -> Result<(), StoreError> {
-    for batch in updates.chunks(MARK_BATCH) {
-        let which = batch
-            .iter()
-            .fold(Condition::any(), |any, (recipient, seq)| {
-                any.add(
-                    identity_update::Column::IdentityId
-                        .eq(*recipient)
-                        .and(identity_update::Column::Seq.eq(to_i64(*seq))),
-                )
-            });
-        identity_update::Entity::update_many()
-            .col_expr(identity_update::Column::Published, Expr::value(true))
-            .filter(which)
-            .exec(db)
-            .await
-            .map_err(store_error)?;
-    }
+    outbox_publisher::Entity::delete_by_id(publisher)
+        .exec(db)
+        .await
+        .map_err(store_error)?;
     Ok(())
 }
 

@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -7,7 +8,7 @@ use crate::domain::{
     AccessMode, AddressedUpdate, BoxView, CryptoAction, CryptoActionType, Event, EventType,
     Identity, KeyShare, Notification, NotificationType, RealtimeUpdate, UpdateType,
 };
-use crate::error::{Detail, Error, ErrorCode, Origin};
+use crate::error::{Detail, Error, ErrorCode, Origin, StoreError};
 use crate::ports::ContactRecord;
 use crate::validation::ContactRequest;
 
@@ -35,18 +36,21 @@ impl BoxService {
         caller: &Caller,
         request: &ContactRequest,
     ) -> Result<BoxView, Error> {
-        let identities = &self.ports().identities;
-        let contacted = identities
-            .identity(request.contacted_identity_id)
-            .await?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::NotFound,
-                    Origin::Body,
-                    "the contacted identity does not exist",
-                )
-                .with_detail("contacted_identity_id", Detail::NotFound)
-            })?;
+        // Both identities in one lookup.
+        let found = self
+            .ports()
+            .identities
+            .identities(&[request.contacted_identity_id, caller.identity_id])
+            .await?;
+        let find = |id: Uuid| found.iter().find(|identity| identity.id == id);
+        let contacted = find(request.contacted_identity_id).ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotFound,
+                Origin::Body,
+                "the contacted identity does not exist",
+            )
+            .with_detail("contacted_identity_id", Detail::NotFound)
+        })?;
         let contacted_account_id = contacted.account_id.ok_or_else(|| {
             Error::new(
                 ErrorCode::Forbidden,
@@ -55,18 +59,18 @@ impl BoxService {
             )
             .with_detail("contacted_account", Detail::Required)
         })?;
-        check_invitation_key(&contacted, &request.invitation_public_key)?;
-        let creator = identities
-            .identity(caller.identity_id)
-            .await?
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "identity {} of a valid token is not in the directory",
-                    caller.identity_id
-                ))
-            })?;
+        check_invitation_key(contacted, &request.invitation_public_key)?;
+        let creator = find(caller.identity_id).ok_or_else(|| {
+            Error::internal(format!(
+                "identity {} of a valid token is not in the directory",
+                caller.identity_id
+            ))
+        })?;
 
+        // In the ledger from before the transaction until its updates are published.
+        let in_flight = self.ledger().enter(&*self.ports().clock);
         let mut record = self.new_contact_record(
+            in_flight.created_at(),
             caller.identity_id,
             contacted.id,
             contacted_account_id,
@@ -89,8 +93,17 @@ impl BoxService {
         )?;
         record.updates.push(notification);
 
-        let sequenced = self.ports().store.save_contact(&record).await?;
-        self.publish_sequenced(&sequenced).await;
+        let sequenced = match self.ports().store.save_contact(&record).await {
+            Ok(sequenced) => sequenced,
+            Err(error @ StoreError::KeyShareConflict) => {
+                // Certainly not committed: nothing to relay.
+                in_flight.settle();
+                return Err(error.into());
+            }
+            // Dropping `in_flight` leaves the contact to the relay: a commit may have happened.
+            Err(error) => return Err(error.into()),
+        };
+        self.publish_sequenced(in_flight, &sequenced).await;
 
         let create = &record.events[0];
         Ok(BoxView {
@@ -107,12 +120,13 @@ impl BoxService {
 
     fn new_contact_record(
         &self,
+        now: DateTime<Utc>,
         creator_id: Uuid,
         contacted_id: Uuid,
         contacted_account_id: Uuid,
         request: &ContactRequest,
     ) -> ContactRecord {
-        let (ids, now) = (&self.ports().ids, self.ports().clock.now());
+        let ids = &self.ports().ids;
         let box_id = ids.new_id();
         let event = |kind, content| Event {
             id: ids.new_id(),

@@ -2,84 +2,47 @@
 //! updates, and the pruning of update logs.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
-use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
+use chrono::{DateTime, TimeDelta, Utc};
 
+use super::publish_ledger::{InFlightContact, PublishLedger};
 use crate::BoxService;
 use crate::domain::{AddressedUpdate, SequencedUpdate};
 use crate::error::Error;
-use crate::ports::{BoxStore, Retention};
-
-/// Writes "published" marks off the request path, in batches: each write takes everything that
-/// queued up meanwhile, so under load one statement marks many updates. A mark that is late or
-/// lost costs at most a second publish (sockets drop duplicates by position); the relay flushes
-/// the queue before it looks for stranded updates.
-#[derive(Debug)]
-pub(crate) struct MarkQueue {
-    sender: mpsc::UnboundedSender<MarkRequest>,
-}
-
-#[derive(Debug)]
-enum MarkRequest {
-    Published(Vec<(Uuid, u64)>),
-    Flush(oneshot::Sender<()>),
-}
-
-impl MarkQueue {
-    /// Starts the writer; it ends when the queue is dropped, after writing what is queued.
-    pub(crate) fn start(store: Arc<dyn BoxStore>) -> Self {
-        let (sender, mut receiver) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(first) = receiver.recv().await {
-                let (mut batch, mut waiting) = (Vec::new(), Vec::new());
-                let mut request = Some(first);
-                while let Some(next) = request {
-                    match next {
-                        MarkRequest::Published(marks) => batch.extend(marks),
-                        MarkRequest::Flush(done) => waiting.push(done),
-                    }
-                    request = receiver.try_recv().ok();
-                }
-                if !batch.is_empty()
-                    && let Err(error) = store.mark_published(&batch).await
-                {
-                    tracing::warn!(%error, count = batch.len(), "could not mark updates published; the relay will publish them again");
-                }
-                for done in waiting {
-                    let _ = done.send(());
-                }
-            }
-        });
-        Self { sender }
-    }
-
-    fn mark(&self, published: Vec<(Uuid, u64)>) {
-        let _ = self.sender.send(MarkRequest::Published(published));
-    }
-
-    async fn flush(&self) {
-        let (done, flushed) = oneshot::channel();
-        if self.sender.send(MarkRequest::Flush(done)).is_ok() {
-            let _ = flushed.await;
-        }
-    }
-}
+use crate::ports::{LoggedUpdate, PublisherHeartbeat, Retention};
 
 /// How many log entries the relay reads at a time.
 const RELAY_BATCH: usize = 500;
 
-/// The background work of a server: relaying stranded updates and pruning the logs.
+/// The part of a relay window not yet republished, handed back to the ledger unless the relay
+/// gets to the end.
+struct UnfinishedWindow<'a> {
+    ledger: &'a PublishLedger,
+    from: Option<DateTime<Utc>>,
+}
+
+impl Drop for UnfinishedWindow<'_> {
+    fn drop(&mut self) {
+        if let Some(from) = self.from {
+            self.ledger.note_unpublished(from);
+        }
+    }
+}
+
+/// The background work of a server: its publisher heartbeat, relaying stranded updates and
+/// pruning the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Maintenance {
-    /// How often to look for stranded updates.
+    /// How often to beat, and relay what this instance (or a dead one it took over) could not
+    /// publish.
     pub relay_every: Duration,
-    /// How old an unpublished update must be to count as stranded (younger ones are still
-    /// being published by the request that committed them).
-    pub relay_after: TimeDelta,
+    /// How long an instance may go without a beat before another one takes over its
+    /// stranded updates.
+    pub publisher_lease: TimeDelta,
+    /// How far apart the clocks of two instances may be: a dead instance's updates are
+    /// relayed from this long before its checkpoint.
+    pub clock_tolerance: TimeDelta,
     /// How often to prune.
     pub prune_every: Duration,
     /// What the logs keep.
@@ -90,7 +53,8 @@ impl Default for Maintenance {
     fn default() -> Self {
         Self {
             relay_every: Duration::from_secs(1),
-            relay_after: TimeDelta::seconds(2),
+            publisher_lease: TimeDelta::seconds(15),
+            clock_tolerance: TimeDelta::seconds(2),
             prune_every: Duration::from_secs(60),
             retention: Retention {
                 max_per_identity: 10_000,
@@ -119,59 +83,132 @@ impl BoxService {
         failed
     }
 
-    /// Publishes durable updates already committed to their logs, and queues "published" marks
-    /// for those that went out. One that fails stays unpublished: the relay
-    /// ([`relay_stranded`](Self::relay_stranded)) sends it later, and resuming sockets replay
-    /// it from the log; nothing is undone. Returns how many failed.
-    pub async fn publish_sequenced(&self, updates: &[SequencedUpdate]) -> usize {
-        let mut published = Vec::with_capacity(updates.len());
+    /// Publishes the durable updates of a committed contact. One that fails stays in the log:
+    /// the relay ([`relay_stranded`](Self::relay_stranded)) sends it again, and resuming
+    /// sockets replay it; nothing is undone. Returns how many failed.
+    pub(crate) async fn publish_sequenced(
+        &self,
+        contact: InFlightContact,
+        updates: &[SequencedUpdate],
+    ) -> usize {
+        let mut failed = 0;
         for update in updates {
-            match self
+            if let Err(error) = self
                 .ports()
                 .bus
                 .publish(update.recipient, &update.to_frame())
                 .await
             {
-                Ok(()) => published.push((update.recipient, update.seq)),
-                Err(error) => tracing::warn!(
+                failed += 1;
+                tracing::warn!(
                     recipient = %update.recipient, seq = update.seq, %error,
                     "live delivery failed; the update is kept for the relay and for resuming sockets"
-                ),
+                );
             }
         }
-        let failed = updates.len() - published.len();
-        if !published.is_empty() {
-            self.marks().mark(published);
+        if failed == 0 {
+            contact.settle();
         }
         failed
     }
 
-    /// Waits until every "published" mark queued so far is written.
-    pub async fn flush_published_marks(&self) {
-        self.marks().flush().await;
+    /// One beat of this instance's publisher: republishes from the log what it could not
+    /// publish (a failed or cancelled publish), records its checkpoint and takes over the
+    /// instances whose lease expired (a process that died between commit and publish), then
+    /// relays their stranded updates. Delivery is at least once: a relayed window may hold
+    /// updates that went out already, and sockets drop positions they sent. Returns how many
+    /// updates were relayed.
+    pub async fn relay_stranded(&self, maintenance: &Maintenance) -> Result<usize, Error> {
+        let (ledger, clock) = (self.ledger(), &*self.ports().clock);
+        let mut relayed = self.relay_window().await?;
+        let now = clock.now();
+        let adopted = self
+            .ports()
+            .store
+            .publisher_heartbeat(PublisherHeartbeat {
+                publisher: ledger.publisher(),
+                published_before: ledger.published_before(ledger.horizon(clock)),
+                now,
+                expired_before: now - maintenance.publisher_lease,
+            })
+            .await?;
+        if !adopted.is_empty() {
+            tracing::info!(
+                count = adopted.len(),
+                "took over the stranded updates of stopped instances"
+            );
+            for published_before in adopted {
+                ledger.note_unpublished(published_before - maintenance.clock_tolerance);
+            }
+            relayed += self.relay_window().await?;
+        }
+        Ok(relayed)
     }
 
-    /// Publishes the updates committed more than `min_age` ago and still unpublished: left by
-    /// a process that died between commit and publish, or by a broker outage. Any instance may
-    /// run it; delivery is at least once, and sockets drop positions they already sent.
-    /// Returns how many were published.
-    pub async fn relay_stranded(&self, min_age: TimeDelta) -> Result<usize, Error> {
-        // Marks still queued are not stranded updates.
-        self.flush_published_marks().await;
-        let before = self.ports().clock.now() - min_age;
-        let mut total = 0;
+    /// Republishes the log from the ledger's relay window up to its horizon. Whatever is not
+    /// done (a bus or store failure, or this future dropped) goes back to the ledger.
+    async fn relay_window(&self) -> Result<usize, Error> {
+        let (ledger, ports) = (self.ledger(), self.ports());
+        let horizon = ledger.horizon(&*ports.clock);
+        let Some(from) = ledger.take_relay_from(horizon) else {
+            return Ok(0);
+        };
+        let mut unfinished = UnfinishedWindow {
+            ledger,
+            from: Some(from),
+        };
+        let (mut cursor, mut relayed) = (None, 0);
         loop {
-            let batch = self
-                .ports()
+            let batch = ports
                 .store
-                .unpublished_updates(before, RELAY_BATCH)
+                .updates_created_between(from, horizon, cursor, RELAY_BATCH)
                 .await?;
-            let failed = self.publish_sequenced(&batch).await;
-            total += batch.len() - failed;
-            if failed > 0 || batch.len() < RELAY_BATCH {
-                return Ok(total);
+            for logged in &batch {
+                let update = &logged.update;
+                if let Err(error) = ports
+                    .bus
+                    .publish(update.recipient, &update.to_frame())
+                    .await
+                {
+                    tracing::warn!(%error, relayed, "relay interrupted; it goes on at the next beat");
+                    unfinished.from = Some(logged.created_at);
+                    return Ok(relayed);
+                }
+                relayed += 1;
+                unfinished.from = Some(logged.created_at);
             }
+            if batch.len() < RELAY_BATCH {
+                unfinished.from = None;
+                return Ok(relayed);
+            }
+            cursor = batch.last().map(LoggedUpdate::cursor);
         }
+    }
+
+    /// Leaves the publishers' table when nothing is pending (a clean stop), or else records a
+    /// last checkpoint for another instance to take over from.
+    async fn retire_publisher(&self) -> Result<(), Error> {
+        let (ledger, clock) = (self.ledger(), &*self.ports().clock);
+        self.relay_window().await?;
+        if ledger.is_idle() {
+            self.ports()
+                .store
+                .remove_publisher(ledger.publisher())
+                .await?;
+        } else {
+            let now = clock.now();
+            self.ports()
+                .store
+                .publisher_heartbeat(PublisherHeartbeat {
+                    publisher: ledger.publisher(),
+                    published_before: ledger.published_before(ledger.horizon(clock)),
+                    now,
+                    // Take over nobody on the way out.
+                    expired_before: DateTime::<Utc>::MIN_UTC,
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Removes update log entries beyond `retention`; returns how many went.
@@ -204,8 +241,13 @@ impl BoxService {
                 // Relay before pruning when both are due: publish stranded updates before any
                 // of them can be pruned.
                 biased;
-                () = &mut shutdown => return,
-                _ = relay.tick() => match self.relay_stranded(maintenance.relay_after).await {
+                () = &mut shutdown => {
+                    if let Err(error) = self.retire_publisher().await {
+                        tracing::warn!(%error, "could not retire this publisher; another instance will take over its updates");
+                    }
+                    return;
+                }
+                _ = relay.tick() => match self.relay_stranded(&maintenance).await {
                     Ok(0) => {}
                     Ok(relayed) => tracing::info!(relayed, "published stranded updates"),
                     Err(error) => tracing::warn!(%error, "relay of stranded updates failed"),

@@ -3,9 +3,10 @@
 mod authorization;
 mod contact;
 mod delivery;
+mod publish_ledger;
 mod socket_session;
 
 pub use authorization::{Caller, Credentials};
 pub use delivery::Maintenance;
-pub(crate) use delivery::MarkQueue;
+pub(crate) use publish_ledger::PublishLedger;
 pub use socket_session::{InboundOutcome, SocketSession, SocketSubscription};

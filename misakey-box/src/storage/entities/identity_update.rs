@@ -11,7 +11,6 @@ pub struct Model {
     /// JSON text.
     pub object: String,
     pub created_at: DateTimeUtc,
-    pub published: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

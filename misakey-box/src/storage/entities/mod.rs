@@ -13,3 +13,4 @@ pub mod identity;
 pub mod identity_notification;
 pub mod identity_position;
 pub mod identity_update;
+pub mod outbox_publisher;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_initial;
 mod m20261128_000002_update_logs;
+mod m20261128_000003_publisher_checkpoints;
 
 /// The migrations of the box tables, in order.
 #[derive(Debug)]
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261128_000002_update_logs::Migration),
+            Box::new(m20261128_000003_publisher_checkpoints::Migration),
         ]
     }
 }
