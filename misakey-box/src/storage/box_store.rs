@@ -152,6 +152,7 @@ impl BoxStore for SeaOrmStorage {
         &self,
         record: &ContactRecord,
     ) -> Result<Vec<SequencedUpdate>, StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(store_error)?;
         // On error the transaction is dropped, which rolls it back.
         let sequenced = insert_contact(&txn, record).await?;
@@ -186,6 +187,7 @@ impl BoxStore for SeaOrmStorage {
         &self,
         heartbeat: PublisherHeartbeat,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(store_error)?;
         let adopted = update_log::publisher_heartbeat(&txn, heartbeat).await?;
         txn.commit().await.map_err(store_error)?;
@@ -193,6 +195,7 @@ impl BoxStore for SeaOrmStorage {
     }
 
     async fn remove_publisher(&self, publisher: Uuid) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         update_log::remove_publisher(&self.db, publisher).await
     }
 
@@ -201,6 +204,7 @@ impl BoxStore for SeaOrmStorage {
         retention: Retention,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         update_log::prune(&self.db, retention, now).await
     }
 
@@ -269,6 +273,7 @@ impl BoxStore for SeaOrmStorage {
         identity_id: Uuid,
         box_id: Uuid,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(store_error)?;
         let increment = OnConflict::columns([
             box_unread_count::Column::IdentityId,
@@ -299,6 +304,7 @@ impl BoxStore for SeaOrmStorage {
     }
 
     async fn reset_unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         box_unread_count::Entity::delete_by_id((identity_id, box_id))
             .exec(&self.db)
             .await

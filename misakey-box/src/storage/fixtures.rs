@@ -15,6 +15,7 @@ impl SeaOrmStorage {
     /// token, in one transaction (in batches of statements): loading the same file twice is
     /// harmless, and a failure writes nothing.
     pub async fn load_fixtures(&self, fixtures: &Fixtures) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(store_error)?;
         for identities in fixtures.identities.chunks(ROWS_PER_STATEMENT) {
             let rows = identities.iter().map(|identity| identity::ActiveModel {

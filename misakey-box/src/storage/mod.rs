@@ -22,6 +22,7 @@ pub mod migrations;
 mod token_introspection;
 mod update_log;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use sea_orm;
@@ -41,6 +42,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SeaOrmStorage {
     db: DatabaseConnection,
+    /// On SQLite, this process's writers take turns here. SQLite lets one writer in at a time
+    /// and makes the others poll, sleeping up to 100 ms between tries, so under load the lock
+    /// sits free while they sleep; a queue hands it over at once. Other processes on the same
+    /// file still meet the busy timeout. `None` on PostgreSQL, which locks rows, not the file.
+    write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl SeaOrmStorage {
@@ -80,7 +86,9 @@ impl SeaOrmStorage {
                 }
             });
         let db = Database::connect(options).await.map_err(store_error)?;
-        let storage = Self { db };
+        let write_turns = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let storage = Self { db, write_turns };
         storage.migrate().await?;
         Ok(storage)
     }
@@ -99,6 +107,14 @@ impl SeaOrmStorage {
             .await
             .map_err(store_error)?;
         txn.commit().await.map_err(store_error)
+    }
+
+    /// Waits for this process's turn to write (SQLite only; see `write_turns`).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_turns {
+            Some(turns) => Some(turns.lock().await),
+            None => None,
+        }
     }
 
     /// Checks that the database answers.
