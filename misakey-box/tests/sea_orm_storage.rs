@@ -14,15 +14,19 @@ use misakey_box::storage::entities::{
     access_token, box_event, box_key_share, box_unread_count, crypto_action, identity,
     identity_notification,
 };
+use misakey_box::storage::migrations::Migrator;
 use misakey_box::storage::sea_orm::{ConnectOptions, EntityTrait, PaginatorTrait as _};
 use misakey_box::{BoxService, Caller, Config, Credentials, Ports};
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, alice, bob};
-use misakey_box_testkit::contract::store::sample_contact;
+use misakey_box_testkit::contract::store::{
+    sample_contact, sample_contact_between, sample_creator,
+};
 use misakey_box_testkit::database::TestDatabase;
 use misakey_box_testkit::{
     ALICE_TOKEN, BOB_TOKEN, FixedClock, RecordingBus, SequentialIds, TEST_OWNER_ORG_ID, TestBed,
     default_instant,
 };
+use sea_orm_migration::MigratorTrait as _;
 use serde_json::{Value, json};
 
 mod sqlite_contract {
@@ -69,6 +73,7 @@ on_both_databases!(
     fixtures_load_twice_harmlessly_and_update_in_place,
     tokens_are_introspected_from_the_table,
     migrations_are_idempotent,
+    upgrading_from_published_marks_keeps_every_log_entry,
     a_closed_pool_is_service_unavailable,
     thousands_of_fixtures_load_in_one_go,
 );
@@ -363,6 +368,39 @@ async fn migrations_are_idempotent(db: &TestDatabase) {
     db.save_contact(&sample_contact(1, "YWZ0ZXI"))
         .await
         .unwrap();
+}
+
+/// A database written before the publisher checkpoints (with the per-entry "published" column)
+/// keeps every log entry and position through the upgrade, and the downgrade works too.
+async fn upgrading_from_published_marks_keeps_every_log_entry(db: &TestDatabase) {
+    let first = sample_contact(1, "dXBncmFkZTE");
+    let mut saved = db.save_contact(&first).await.unwrap();
+    // Back to the schema of the second migration, and a contact written on it.
+    Migrator::down(db.connection(), Some(1)).await.unwrap();
+    let second = sample_contact_between(2, "dXBncmFkZTI", first.notification.identity_id, BOB_ID);
+    saved.extend(db.save_contact(&second).await.unwrap());
+
+    let upgraded = db.reopen().await;
+    let mut read = Vec::new();
+    for identity in [sample_creator(1), first.notification.identity_id, BOB_ID] {
+        read.extend(upgraded.updates_after(identity, 0, 100).await.unwrap());
+    }
+    saved.sort_by_key(|u| (u.recipient, u.seq));
+    read.sort_by_key(|u| (u.recipient, u.seq));
+    assert_eq!(read, saved);
+    // Positions go on from where they were.
+    let third = sample_contact_between(3, "dXBncmFkZTM", sample_creator(1), BOB_ID);
+    let next: Vec<(uuid::Uuid, u64)> = upgraded
+        .save_contact(&third)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| (u.recipient, u.seq))
+        .collect();
+    assert_eq!(
+        next,
+        vec![(sample_creator(1), 3), (sample_creator(1), 4), (BOB_ID, 2)]
+    );
 }
 
 async fn a_closed_pool_is_service_unavailable(db: &TestDatabase) {
