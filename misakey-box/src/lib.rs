@@ -89,5 +89,6 @@ pub mod web;
 pub use error::{Detail, Error, ErrorCode, Origin};
 pub use service::{BoxService, Config, DEFAULT_REQUIRED_ACR, Ports};
 pub use use_cases::{
-    Caller, Credentials, InboundOutcome, Maintenance, SocketSession, SocketSubscription,
+    Caller, Credentials, InboundOutcome, Maintenance, Replay, ReplayPage, SocketSession,
+    SocketSubscription,
 };

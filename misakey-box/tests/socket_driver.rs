@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use futures::channel::mpsc;
 use futures::{SinkExt as _, StreamExt as _};
-use misakey_box::SocketSubscription;
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::Frame;
+use misakey_box::ports::{BoxStore as _, Clock as _, Retention};
 use misakey_box::ports::{NotificationBus as _, Subscription, SubscriptionError};
 use misakey_box::socket::{
     ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings, run_socket,
 };
+use misakey_box::{Replay, ReplayPage, SocketSubscription};
 use misakey_box_testkit::TestBed;
 use misakey_box_testkit::builders::ALICE_ID;
 use serde_json::json;
@@ -423,4 +425,64 @@ async fn a_position_beyond_the_log_or_pruned_asks_for_a_resync() {
     // Then live, from the latest position.
     alice_contacts_bob(&bed, 1).await;
     assert_eq!(seqs(&texts_until_quiet(&mut socket).await), vec![5, 6]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_longer_than_a_page_is_sent_whole_and_in_order() {
+    let bed = TestBed::new();
+    alice_contacts_bob(&bed, 1200).await; // Alice: 1..=2400, three pages
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_resuming(&bed, subscription, 4096, 2400, Some(0)).await;
+    let replayed = texts_until_quiet(&mut socket).await;
+    assert_eq!(replayed, bed.bus.updates_for(ALICE_ID));
+    assert_eq!(seqs(&replayed), (1..=2400).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn entries_pruned_between_two_pages_turn_the_replay_into_a_resync() {
+    let bed = TestBed::new();
+    alice_contacts_bob(&bed, 1200).await; // Alice: 1..=2400
+    let session = bed.service.socket_session(&bed.alice_caller().await);
+    let replay = session.start_replay(0).await.unwrap();
+    assert_eq!(
+        replay,
+        Replay::Range {
+            after: 0,
+            up_to: 2400
+        }
+    );
+    let ReplayPage::Frames { frames, reached } = session.replay_page(0, 2400).await.unwrap() else {
+        panic!("a first page");
+    };
+    assert_eq!(
+        (frames.len(), reached),
+        (1000, 1000),
+        "a page is a thousand entries"
+    );
+    bed.store
+        .prune_updates(
+            Retention {
+                max_per_identity: 500,
+                max_age: TimeDelta::days(1),
+            },
+            bed.clock.now(),
+        )
+        .await
+        .unwrap();
+    let ReplayPage::ResyncRequired { frame, latest } =
+        session.replay_page(reached, 2400).await.unwrap()
+    else {
+        panic!("a resync");
+    };
+    assert_eq!(
+        (frame.to_json(), latest),
+        (
+            json!({"type": "resync_required", "object": {"since": 1000, "oldest": 1901, "latest": 2400}}),
+            2400
+        )
+    );
+    assert_eq!(
+        session.replay_page(2400, 2400).await.unwrap(),
+        ReplayPage::Done
+    );
 }

@@ -6,7 +6,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
-use crate::{SocketSession, SocketSubscription};
+use crate::{Replay, ReplayPage, SocketSession, SocketSubscription};
 
 /// Runs one socket until it ends: replays what the client missed (`since`, see
 /// [`SocketSession::resume`]), sends the identity's updates each exactly once and in position
@@ -38,11 +38,10 @@ where
     // The last position this socket has sent: where the client resumes from, or where live
     // delivery starts, moved on by the replay.
     let mut last = 0;
-    let resumed = match session.resume(since.unwrap_or(live_from)).await {
-        Ok((frames, resumed_to)) => {
-            last = resumed_to;
-            send_all(&mut outgoing, frames, &settings).await
-        }
+    let resumed = match session.start_replay(since.unwrap_or(live_from)).await {
+        Ok(replay) => send_replay(&session, replay, &mut outgoing, &settings)
+            .await
+            .map(|resumed_to| last = resumed_to),
         Err(error) => {
             tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
             Err(SocketEnd::Closed(CloseReason::LogUnavailable))
@@ -83,8 +82,8 @@ where
                                 continue; // already sent (replayed, or published twice by the relay)
                             }
                             if seq > last + 1 {
-                                let filled = match session.fill_gap(last, seq).await {
-                                    Ok(frames) => send_all(&mut outgoing, frames, &settings).await,
+                                let filled = match session.plan(last, Some(seq - 1)).await {
+                                    Ok(gap) => send_replay(&session, gap, &mut outgoing, &settings).await.map(drop),
                                     Err(_) => Err(SocketEnd::Closed(CloseReason::LogUnavailable)),
                                 };
                                 if let Err(end) = filled {
@@ -134,6 +133,43 @@ where
 }
 
 /// Sends frames in order; the error is how the socket ends.
+/// Sends a replay a page at a time (memory holds one page, however long the replay), and
+/// returns the position it brings the socket to.
+async fn send_replay<O: Sink<ServerFrame> + Unpin>(
+    session: &SocketSession,
+    replay: Replay,
+    outgoing: &mut O,
+    settings: &SocketSettings,
+) -> Result<u64, SocketEnd> {
+    let (mut reached, up_to) = match replay {
+        Replay::ResyncRequired { frame, latest } => {
+            send_all(outgoing, vec![frame], settings).await?;
+            return Ok(latest);
+        }
+        Replay::Range { after, up_to } => (after, up_to),
+    };
+    loop {
+        let page = session.replay_page(reached, up_to).await.map_err(|error| {
+            tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
+            SocketEnd::Closed(CloseReason::LogUnavailable)
+        })?;
+        match page {
+            ReplayPage::Done => return Ok(reached),
+            ReplayPage::ResyncRequired { frame, latest } => {
+                send_all(outgoing, vec![frame], settings).await?;
+                return Ok(latest);
+            }
+            ReplayPage::Frames {
+                frames,
+                reached: page_end,
+            } => {
+                send_all(outgoing, frames, settings).await?;
+                reached = page_end;
+            }
+        }
+    }
+}
+
 async fn send_all<O: Sink<ServerFrame> + Unpin>(
     outgoing: &mut O,
     frames: Vec<Frame>,

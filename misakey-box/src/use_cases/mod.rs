@@ -9,4 +9,4 @@ mod socket_session;
 pub use authorization::{Caller, Credentials};
 pub use delivery::Maintenance;
 pub(crate) use publish_ledger::PublishLedger;
-pub use socket_session::{InboundOutcome, SocketSession, SocketSubscription};
+pub use socket_session::{InboundOutcome, Replay, ReplayPage, SocketSession, SocketSubscription};

@@ -49,6 +49,56 @@ impl std::fmt::Debug for SocketSubscription {
     }
 }
 
+/// How a replay begins: see [`SocketSession::start_replay`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// The updates asked for are no longer all kept, or the position asked for is beyond
+    /// the latest: send this `resync_required` frame, then go live from `latest`.
+    ResyncRequired {
+        /// The `resync_required` frame.
+        frame: Frame,
+        /// The position live delivery goes on from.
+        latest: u64,
+    },
+    /// Replay the positions after `after` up to `up_to`, a page at a time.
+    Range {
+        /// The last position the client has.
+        after: u64,
+        /// The last position to replay; later ones come live.
+        up_to: u64,
+    },
+}
+
+/// One step of a replay range: see [`SocketSession::replay_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayPage {
+    /// The next frames, in order, and the position they reach.
+    Frames {
+        /// The frames to send.
+        frames: Vec<Frame>,
+        /// The position of the last of them.
+        reached: u64,
+    },
+    /// Entries were pruned while the replay went on: send this frame, then go live from
+    /// `latest`.
+    ResyncRequired {
+        /// The `resync_required` frame.
+        frame: Frame,
+        /// The position live delivery goes on from.
+        latest: u64,
+    },
+    /// Nothing more to replay.
+    Done,
+}
+
+fn resync_frame(since: u64, oldest: u64, latest: u64) -> Frame {
+    RealtimeUpdate {
+        kind: UpdateType::ResyncRequired,
+        object: serde_json::json!({"since": since, "oldest": oldest, "latest": latest}),
+    }
+    .to_frame()
+}
+
 /// The logic of one authenticated socket, independent of how frames travel.
 #[derive(Debug, Clone)]
 pub struct SocketSession {
@@ -95,55 +145,109 @@ impl SocketSession {
     /// `resync_required` frame `{"since", "oldest", "latest"}` telling the client to refetch,
     /// after which it is live from the latest position. Call after subscribing, so that the
     /// replay and the live updates overlap (duplicates are dropped) rather than leave a gap.
+    ///
+    /// This collects the whole replay; [`start_replay`](Self::start_replay) and
+    /// [`replay_page`](Self::replay_page) give it a page at a time, as the socket driver
+    /// sends it.
     pub async fn resume(&self, after: u64) -> Result<(Vec<Frame>, u64), Error> {
-        self.replay(after, None).await
+        let replay = self.start_replay(after).await?;
+        self.collect(replay).await
     }
 
     /// The frames between positions `last` and `next` (both excluded), which live delivery
     /// skipped (publishes of concurrent commits can arrive out of order), read from the log;
     /// or a `resync_required` frame if they are no longer kept.
     pub async fn fill_gap(&self, last: u64, next: u64) -> Result<Vec<Frame>, Error> {
-        Ok(self.replay(last, Some(next - 1)).await?.0)
+        let replay = self.plan(last, Some(next - 1)).await?;
+        Ok(self.collect(replay).await?.0)
     }
 
-    /// The updates after `after` up to `up_to` (the latest position if `None`), or the resync
-    /// frame.
-    async fn replay(&self, after: u64, up_to: Option<u64>) -> Result<(Vec<Frame>, u64), Error> {
+    /// Starts the replay [`resume`](Self::resume) describes: either the `resync_required`
+    /// frame at once, or the range of positions to read with
+    /// [`replay_page`](Self::replay_page).
+    pub async fn start_replay(&self, after: u64) -> Result<Replay, Error> {
+        self.plan(after, None).await
+    }
+
+    /// Plans the replay of the positions after `after` up to `up_to` (the latest if `None`).
+    pub(crate) async fn plan(&self, after: u64, up_to: Option<u64>) -> Result<Replay, Error> {
         let positions = self
             .service
             .ports()
             .store
             .log_positions(self.identity_id)
             .await?;
-        let up_to = up_to.unwrap_or(positions.latest);
         if after > positions.latest || positions.oldest > after + 1 {
-            let object = serde_json::json!({"since": after, "oldest": positions.oldest, "latest": positions.latest});
-            let frame = RealtimeUpdate {
-                kind: UpdateType::ResyncRequired,
-                object,
+            return Ok(Replay::ResyncRequired {
+                frame: resync_frame(after, positions.oldest, positions.latest),
+                latest: positions.latest,
+            });
+        }
+        Ok(Replay::Range {
+            after,
+            up_to: up_to.unwrap_or(positions.latest),
+        })
+    }
+
+    /// The next page of a replay range: the kept updates after `after`, up to `up_to`, at most
+    /// a thousand. Entries pruned while the replay went on make it a `resync_required`:
+    /// never a silent gap.
+    pub async fn replay_page(&self, after: u64, up_to: u64) -> Result<ReplayPage, Error> {
+        if after >= up_to {
+            return Ok(ReplayPage::Done);
+        }
+        let page = self
+            .service
+            .ports()
+            .store
+            .updates_after(self.identity_id, after, REPLAY_PAGE)
+            .await?;
+        match page.first() {
+            None => Ok(ReplayPage::Done),
+            Some(first) if first.seq > after + 1 => Ok(ReplayPage::ResyncRequired {
+                frame: resync_frame(after, first.seq, up_to),
+                latest: up_to,
+            }),
+            Some(_) => {
+                let frames: Vec<Frame> = page
+                    .iter()
+                    .take_while(|update| update.seq <= up_to)
+                    .map(|update| update.to_frame())
+                    .collect();
+                let reached = page
+                    .iter()
+                    .map(|update| update.seq)
+                    .take_while(|seq| *seq <= up_to)
+                    .last()
+                    .unwrap_or(after);
+                Ok(ReplayPage::Frames { frames, reached })
             }
-            .to_frame();
-            return Ok((vec![frame], positions.latest));
         }
-        let (mut frames, mut last) = (Vec::new(), after);
-        while last < up_to {
-            let page = self
-                .service
-                .ports()
-                .store
-                .updates_after(self.identity_id, last, REPLAY_PAGE)
-                .await?;
-            let Some(end) = page.last().map(|update| update.seq) else {
-                break;
-            };
-            frames.extend(
-                page.iter()
-                    .filter(|update| update.seq <= up_to)
-                    .map(|update| update.to_frame()),
-            );
-            last = end.min(up_to);
+    }
+
+    /// Runs a replay to its end, collecting its frames.
+    async fn collect(&self, replay: Replay) -> Result<(Vec<Frame>, u64), Error> {
+        let (mut after, up_to) = match replay {
+            Replay::ResyncRequired { frame, latest } => return Ok((vec![frame], latest)),
+            Replay::Range { after, up_to } => (after, up_to),
+        };
+        let mut frames = Vec::new();
+        loop {
+            match self.replay_page(after, up_to).await? {
+                ReplayPage::Done => return Ok((frames, after)),
+                ReplayPage::ResyncRequired { frame, latest } => {
+                    frames.push(frame);
+                    return Ok((frames, latest));
+                }
+                ReplayPage::Frames {
+                    frames: page,
+                    reached,
+                } => {
+                    frames.extend(page);
+                    after = reached;
+                }
+            }
         }
-        Ok((frames, last.max(after)))
     }
 
     /// Handles one text frame from the client.
