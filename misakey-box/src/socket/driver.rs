@@ -133,8 +133,8 @@ where
 }
 
 /// Sends frames in order; the error is how the socket ends.
-/// Sends a replay a page at a time (memory holds one page, however long the replay), and
-/// returns the position it brings the socket to.
+/// Sends a replay a page at a time, reading the next page while one goes out (memory holds
+/// two pages, however long the replay), and returns the position it brings the socket to.
 async fn send_replay<O: Sink<ServerFrame> + Unpin>(
     session: &SocketSession,
     replay: Replay,
@@ -148,11 +148,8 @@ async fn send_replay<O: Sink<ServerFrame> + Unpin>(
         }
         Replay::Range { after, up_to } => (after, up_to),
     };
+    let mut page = read_page(session, reached, up_to).await?;
     loop {
-        let page = session.replay_page(reached, up_to).await.map_err(|error| {
-            tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
-            SocketEnd::Closed(CloseReason::LogUnavailable)
-        })?;
         match page {
             ReplayPage::Done => return Ok(reached),
             ReplayPage::ResyncRequired { frame, latest } => {
@@ -163,11 +160,27 @@ async fn send_replay<O: Sink<ServerFrame> + Unpin>(
                 frames,
                 reached: page_end,
             } => {
-                send_all(outgoing, frames, settings).await?;
+                let (sent, next) = tokio::join!(
+                    send_all(outgoing, frames, settings),
+                    read_page(session, page_end, up_to)
+                );
+                sent?;
+                page = next?;
                 reached = page_end;
             }
         }
     }
+}
+
+async fn read_page(
+    session: &SocketSession,
+    after: u64,
+    up_to: u64,
+) -> Result<ReplayPage, SocketEnd> {
+    session.replay_page(after, up_to).await.map_err(|error| {
+        tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
+        SocketEnd::Closed(CloseReason::LogUnavailable)
+    })
 }
 
 async fn send_all<O: Sink<ServerFrame> + Unpin>(
