@@ -69,6 +69,7 @@ on_both_databases!(
     contact_answers_and_publishes_like_the_in_memory_reference,
     a_contact_whose_last_write_fails_leaves_every_table_as_it_was,
     concurrent_contacts_sharing_a_share_hash_have_one_winner,
+    a_duplicate_among_concurrent_contacts_fails_alone,
     everything_is_read_back_after_a_restart,
     fixtures_load_twice_harmlessly_and_update_in_place,
     tokens_are_introspected_from_the_table,
@@ -191,6 +192,55 @@ async fn a_contact_whose_last_write_fails_leaves_every_table_as_it_was(db: &Test
             .unwrap(),
         vec![]
     );
+}
+
+/// Contacts arriving together are written together; a duplicate among them is refused alone
+/// and every other one is saved, with its own positions.
+async fn a_duplicate_among_concurrent_contacts_fails_alone(db: &TestDatabase) {
+    db.save_contact(&sample_contact(100, "dGFrZW4"))
+        .await
+        .unwrap();
+    let records: Vec<_> = (1..=30u64)
+        .map(|n| {
+            // Every third one reuses the hash already stored.
+            let hash = if n % 3 == 0 {
+                "dGFrZW4".to_owned()
+            } else {
+                format!("YmF0Y2g{n}")
+            };
+            sample_contact_between(n, &hash, sample_creator(1), BOB_ID)
+        })
+        .collect();
+    let results = futures::future::join_all(records.iter().map(|r| db.save_contact(r))).await;
+    let refused: Vec<bool> = results
+        .iter()
+        .map(|result| matches!(result, Err(StoreError::KeyShareConflict)))
+        .collect();
+    assert_eq!(
+        refused,
+        (1..=30u64).map(|n| n % 3 == 0).collect::<Vec<_>>(),
+        "{results:?}"
+    );
+    // The 20 saved ones hold Bob's positions 1..=20 between them, each once, as written.
+    let mut bob_positions: Vec<u64> = results
+        .iter()
+        .filter_map(|result| result.as_ref().ok())
+        .flatten()
+        .filter(|update| update.recipient == BOB_ID)
+        .map(|update| update.seq)
+        .collect();
+    bob_positions.sort_unstable();
+    assert_eq!(bob_positions, (1..=20).collect::<Vec<u64>>());
+    let mut saved: Vec<_> = results
+        .into_iter()
+        .filter_map(Result::ok)
+        .flatten()
+        .collect();
+    saved.sort_by_key(|update| (update.recipient, update.seq));
+    let mut logged = db.updates_after(sample_creator(1), 0, 100).await.unwrap();
+    logged.extend(db.updates_after(BOB_ID, 0, 100).await.unwrap());
+    logged.sort_by_key(|update| (update.recipient, update.seq));
+    assert_eq!(logged, saved);
 }
 
 async fn concurrent_contacts_sharing_a_share_hash_have_one_winner(db: &TestDatabase) {

@@ -88,62 +88,73 @@ impl From<KeyShare> for box_key_share::Model {
     }
 }
 
-/// Writes every row of a contact inside `txn`; the key share goes first so that a duplicate
-/// fails before anything else is written (and before any position is taken).
-async fn insert_contact(
+/// Writes every row of the contacts inside `txn`, one statement per table; the key shares go
+/// first so that a duplicate fails before anything else is written (and before any position
+/// is taken). Returns each contact's updates with their positions.
+pub(super) async fn insert_contacts(
     txn: &DatabaseTransaction,
-    record: &ContactRecord,
-) -> Result<Vec<SequencedUpdate>, StoreError> {
-    let share =
-        box_key_share::ActiveModel::from(box_key_share::Model::from(record.key_share.clone()));
-    box_key_share::Entity::insert(share)
+    records: &[&ContactRecord],
+) -> Result<Vec<Vec<SequencedUpdate>>, StoreError> {
+    let shares = records.iter().map(|record| {
+        box_key_share::ActiveModel::from(box_key_share::Model::from(record.key_share.clone()))
+    });
+    box_key_share::Entity::insert_many(shares)
         .exec_without_returning(txn)
         .await
         .map_err(|error| match error.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::KeyShareConflict,
             _ => store_error(error),
         })?;
-    let events = record.events.iter().map(|event| box_event::ActiveModel {
-        seq: NotSet,
-        id: Set(event.id),
-        box_id: Set(event.box_id),
-        r#type: Set(event.kind.as_str().to_owned()),
-        content: Set(event.content.to_string()),
-        sender_id: Set(event.sender_id),
-        created_at: Set(event.created_at),
-        referrer_id: Set(event.referrer_id),
-    });
+    let events = records
+        .iter()
+        .flat_map(|record| &record.events)
+        .map(|event| box_event::ActiveModel {
+            seq: NotSet,
+            id: Set(event.id),
+            box_id: Set(event.box_id),
+            r#type: Set(event.kind.as_str().to_owned()),
+            content: Set(event.content.to_string()),
+            sender_id: Set(event.sender_id),
+            created_at: Set(event.created_at),
+            referrer_id: Set(event.referrer_id),
+        });
     box_event::Entity::insert_many(events)
         .exec_without_returning(txn)
         .await
         .map_err(store_error)?;
-    let action = &record.crypto_action;
-    crypto_action::Entity::insert(crypto_action::ActiveModel {
-        id: Set(action.id),
-        account_id: Set(action.account_id),
-        sender_identity_id: Set(action.sender_identity_id),
-        r#type: Set(action.kind.as_str().to_owned()),
-        box_id: Set(action.box_id),
-        encryption_public_key: Set(action.encryption_public_key.clone()),
-        encrypted: Set(action.encrypted.clone()),
-        created_at: Set(action.created_at),
-    })
-    .exec_without_returning(txn)
-    .await
-    .map_err(store_error)?;
-    let notification = &record.notification;
-    identity_notification::Entity::insert(identity_notification::ActiveModel {
-        id: Set(notification.id),
-        identity_id: Set(notification.identity_id),
-        r#type: Set(notification.kind.as_str().to_owned()),
-        details: Set(notification.details.to_string()),
-        created_at: Set(notification.created_at),
-        acknowledged_at: Set(notification.acknowledged_at),
-    })
-    .exec_without_returning(txn)
-    .await
-    .map_err(store_error)?;
-    update_log::append(txn, record).await
+    let actions = records.iter().map(|record| {
+        let action = &record.crypto_action;
+        crypto_action::ActiveModel {
+            id: Set(action.id),
+            account_id: Set(action.account_id),
+            sender_identity_id: Set(action.sender_identity_id),
+            r#type: Set(action.kind.as_str().to_owned()),
+            box_id: Set(action.box_id),
+            encryption_public_key: Set(action.encryption_public_key.clone()),
+            encrypted: Set(action.encrypted.clone()),
+            created_at: Set(action.created_at),
+        }
+    });
+    crypto_action::Entity::insert_many(actions)
+        .exec_without_returning(txn)
+        .await
+        .map_err(store_error)?;
+    let notifications = records.iter().map(|record| {
+        let notification = &record.notification;
+        identity_notification::ActiveModel {
+            id: Set(notification.id),
+            identity_id: Set(notification.identity_id),
+            r#type: Set(notification.kind.as_str().to_owned()),
+            details: Set(notification.details.to_string()),
+            created_at: Set(notification.created_at),
+            acknowledged_at: Set(notification.acknowledged_at),
+        }
+    });
+    identity_notification::Entity::insert_many(notifications)
+        .exec_without_returning(txn)
+        .await
+        .map_err(store_error)?;
+    update_log::append(txn, records).await
 }
 
 #[async_trait]
@@ -152,12 +163,7 @@ impl BoxStore for SeaOrmStorage {
         &self,
         record: &ContactRecord,
     ) -> Result<Vec<SequencedUpdate>, StoreError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await.map_err(store_error)?;
-        // On error the transaction is dropped, which rolls it back.
-        let sequenced = insert_contact(&txn, record).await?;
-        txn.commit().await.map_err(store_error)?;
-        Ok(sequenced)
+        self.save_contact_in_a_batch(record).await
     }
 
     async fn updates_after(

@@ -15,6 +15,7 @@
 //! ```
 
 mod box_store;
+mod contact_batches;
 pub mod entities;
 mod fixtures;
 mod identity_directory;
@@ -47,6 +48,8 @@ pub struct SeaOrmStorage {
     /// sits free while they sleep; a queue hands it over at once. Other processes on the same
     /// file still meet the busy timeout. `None` on PostgreSQL, which locks rows, not the file.
     write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Contacts waiting to be written together (see `contact_batches`).
+    batches: Arc<contact_batches::ContactBatches>,
 }
 
 impl SeaOrmStorage {
@@ -86,9 +89,17 @@ impl SeaOrmStorage {
                 }
             });
         let db = Database::connect(options).await.map_err(store_error)?;
-        let write_turns = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let storage = Self { db, write_turns };
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        let write_turns = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let storage = Self {
+            db,
+            write_turns,
+            batches: Arc::new(contact_batches::ContactBatches::new(if sqlite {
+                1
+            } else {
+                contact_batches::POSTGRES_WRITERS
+            })),
+        };
         storage.migrate().await?;
         Ok(storage)
     }

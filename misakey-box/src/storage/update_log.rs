@@ -43,58 +43,76 @@ impl TryFrom<identity_update::Model> for SequencedUpdate {
     }
 }
 
-/// Appends the record's updates to their recipients' logs, inside the contact's transaction.
-/// Each recipient's position row is bumped once for all its updates, recipients in id order:
-/// the row lock makes positions follow commit order, and the fixed order keeps two contacts
-/// in opposite directions from deadlocking.
+/// One update on its way into a log.
+struct Entry<'a> {
+    recipient: Uuid,
+    update: &'a RealtimeUpdate,
+    created_at: DateTime<Utc>,
+    /// How far before its recipient's new latest position it lands: the last update of a
+    /// recipient gets the latest itself.
+    back: u64,
+}
+
+/// Appends the records' updates to their recipients' logs, inside their transaction, in
+/// record order; returns each record's updates with their positions. Each recipient's
+/// position row is bumped once for all its updates, recipients in id order: the row lock
+/// makes positions follow commit order, and the fixed order keeps two transactions in
+/// opposite directions from deadlocking.
 pub(super) async fn append(
     txn: &DatabaseTransaction,
-    record: &ContactRecord,
-) -> Result<Vec<SequencedUpdate>, StoreError> {
+    records: &[&ContactRecord],
+) -> Result<Vec<Vec<SequencedUpdate>>, StoreError> {
     let mut counts: BTreeMap<Uuid, u64> = BTreeMap::new();
-    for update in &record.updates {
-        *counts.entry(update.recipient).or_default() += 1;
+    for record in records {
+        for update in &record.updates {
+            *counts.entry(update.recipient).or_default() += 1;
+        }
     }
     if counts.is_empty() {
-        return Ok(Vec::new());
+        return Ok(vec![Vec::new(); records.len()]);
     }
-    // How far before its recipient's new latest position each update lands: the last one of
-    // a recipient gets the latest itself.
     let mut remaining = counts.clone();
-    let backs: Vec<u64> = record
-        .updates
+    let entries: Vec<Entry<'_>> = records
         .iter()
-        .map(|update| {
-            let left = remaining.entry(update.recipient).or_default();
+        .flat_map(|record| {
+            record
+                .updates
+                .iter()
+                .map(|update| (update, record.created_at))
+        })
+        .map(|(addressed, created_at)| {
+            let left = remaining.entry(addressed.recipient).or_default();
             *left -= 1;
-            *left
+            Entry {
+                recipient: addressed.recipient,
+                update: &addressed.update,
+                created_at,
+                back: *left,
+            }
         })
         .collect();
     let latest = match txn.get_database_backend() {
-        DbBackend::Postgres => {
-            bump_and_insert_in_one_statement(txn, record, &counts, &backs).await?
-        }
-        _ => bump_then_insert(txn, record, &counts, &backs).await?,
+        DbBackend::Postgres => bump_and_insert_in_one_statement(txn, &entries, &counts).await?,
+        _ => bump_then_insert(txn, &entries, &counts).await?,
     };
-    record
-        .updates
-        .iter()
-        .zip(&backs)
-        .map(|(update, back)| {
-            let latest = latest
-                .get(&update.recipient)
-                .ok_or_else(|| corrupt("no position for a recipient"))?;
-            Ok(SequencedUpdate {
-                recipient: update.recipient,
-                seq: latest - back,
-                update: update.update.clone(),
-            })
+    let mut sequenced = entries.iter().map(|entry| {
+        let latest = latest
+            .get(&entry.recipient)
+            .ok_or_else(|| corrupt("no position for a recipient"))?;
+        Ok(SequencedUpdate {
+            recipient: entry.recipient,
+            seq: latest - entry.back,
+            update: entry.update.clone(),
         })
+    });
+    records
+        .iter()
+        .map(|record| sequenced.by_ref().take(record.updates.len()).collect())
         .collect()
 }
 
-/// The position bump, as `INSERT ... ON CONFLICT` rows listed in id order (concurrent contacts
-/// lock them in the same order), with `placeholder(i)` for the i-th bound value.
+/// The position bump, as `INSERT ... ON CONFLICT` rows listed in id order (concurrent
+/// transactions lock them in the same order), with `placeholder(i)` for the i-th bound value.
 fn bump_sql(recipients: usize, placeholder: impl Fn(usize) -> String) -> String {
     let rows: Vec<String> = (0..recipients)
         .map(|i| format!("({}, {})", placeholder(2 * i), placeholder(2 * i + 1)))
@@ -116,9 +134,8 @@ fn bump_values(counts: &BTreeMap<Uuid, u64>) -> impl Iterator<Item = sea_orm::Va
 /// SQLite (one writer at a time anyway): the bump read back, then the entries.
 async fn bump_then_insert(
     txn: &DatabaseTransaction,
-    record: &ContactRecord,
+    entries: &[Entry<'_>],
     counts: &BTreeMap<Uuid, u64>,
-    backs: &[u64],
 ) -> Result<BTreeMap<Uuid, u64>, StoreError> {
     let backend = txn.get_database_backend();
     let bump = bump_sql(counts.len(), |_| "?".to_owned());
@@ -136,20 +153,20 @@ async fn bump_then_insert(
         let position: i64 = row.try_get("", "latest").map_err(store_error)?;
         latest.insert(recipient, to_u64(position)?);
     }
-    let mut entries = Vec::with_capacity(record.updates.len());
-    for (update, back) in record.updates.iter().zip(backs) {
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
         let position = latest
-            .get(&update.recipient)
+            .get(&entry.recipient)
             .ok_or_else(|| corrupt("no position for a recipient"))?;
-        entries.push(identity_update::ActiveModel {
-            identity_id: Set(update.recipient),
-            seq: Set(to_i64(position - back)),
-            r#type: Set(update.update.kind.as_str().to_owned()),
-            object: Set(update.update.object.to_string()),
-            created_at: Set(record.created_at),
+        rows.push(identity_update::ActiveModel {
+            identity_id: Set(entry.recipient),
+            seq: Set(to_i64(position - entry.back)),
+            r#type: Set(entry.update.kind.as_str().to_owned()),
+            object: Set(entry.update.object.to_string()),
+            created_at: Set(entry.created_at),
         });
     }
-    identity_update::Entity::insert_many(entries)
+    identity_update::Entity::insert_many(rows)
         .exec_without_returning(txn)
         .await
         .map_err(store_error)?;
@@ -160,45 +177,44 @@ async fn bump_then_insert(
 /// from the bumped rows in the statement itself.
 async fn bump_and_insert_in_one_statement(
     txn: &DatabaseTransaction,
-    record: &ContactRecord,
+    entries: &[Entry<'_>],
     counts: &BTreeMap<Uuid, u64>,
-    backs: &[u64],
 ) -> Result<BTreeMap<Uuid, u64>, StoreError> {
     let bump = bump_sql(counts.len(), |i| format!("${}", i + 1));
-    let first_entry = 2 * counts.len() + 1;
-    let entries: Vec<String> = (0..record.updates.len())
+    let first = 2 * counts.len() + 1;
+    let rows: Vec<String> = (0..entries.len())
         .map(|i| {
-            let p = first_entry + 4 * i;
+            let p = first + 5 * i;
             format!(
-                "(${}::uuid, ${}::bigint, ${}::text, ${}::text)",
+                "(${}::uuid, ${}::bigint, ${}::text, ${}::text, ${}::timestamptz)",
                 p,
                 p + 1,
                 p + 2,
-                p + 3
+                p + 3,
+                p + 4
             )
         })
         .collect();
-    let created_at = first_entry + 4 * record.updates.len();
     let sql = format!(
         "WITH bumped AS ({bump}) \
          INSERT INTO identity_updates (identity_id, seq, type, object, created_at) \
-         SELECT e.identity_id, bumped.latest - e.back, e.type, e.object, ${created_at} \
-         FROM (VALUES {}) AS e (identity_id, back, type, object) \
+         SELECT e.identity_id, bumped.latest - e.back, e.type, e.object, e.created_at \
+         FROM (VALUES {}) AS e (identity_id, back, type, object, created_at) \
          JOIN bumped ON bumped.identity_id = e.identity_id \
          RETURNING identity_id, seq",
-        entries.join(", ")
+        rows.join(", ")
     );
     let mut values: Vec<sea_orm::Value> = bump_values(counts).collect();
-    for (update, back) in record.updates.iter().zip(backs) {
+    for entry in entries {
         values.extend([
-            update.recipient.into(),
-            to_i64(*back).into(),
-            update.update.kind.as_str().into(),
-            update.update.object.to_string().into(),
+            entry.recipient.into(),
+            to_i64(entry.back).into(),
+            entry.update.kind.as_str().into(),
+            entry.update.object.to_string().into(),
+            entry.created_at.into(),
         ]);
     }
-    values.push(record.created_at.into());
-    let rows = txn
+    let returned = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,
@@ -206,9 +222,9 @@ async fn bump_and_insert_in_one_statement(
         ))
         .await
         .map_err(store_error)?;
-    // The recipient's last entry has the latest position.
+    // A recipient's last entry has the latest position.
     let mut latest: BTreeMap<Uuid, u64> = BTreeMap::new();
-    for row in rows {
+    for row in returned {
         let recipient: Uuid = row.try_get("", "identity_id").map_err(store_error)?;
         let seq = to_u64(row.try_get("", "seq").map_err(store_error)?)?;
         let entry = latest.entry(recipient).or_default();
