@@ -31,6 +31,16 @@ async fn logged_frames(bed: &TestBed, identity: Uuid) -> Vec<Value> {
         .collect()
 }
 
+/// Everything published for Alice and Bob is what their logs hold, whole, in order.
+async fn assert_the_bus_carried_the_logs(bed: &TestBed) {
+    for identity in [ALICE_ID, BOB_ID] {
+        assert_eq!(
+            bed.bus.updates_for(identity),
+            logged_frames(bed, identity).await
+        );
+    }
+}
+
 /// A bus whose publishes never return while `hanging` is set: a process stuck (or killed)
 /// between its commit and its publish.
 #[derive(Debug)]
@@ -168,14 +178,7 @@ async fn a_publish_cut_short_is_relayed_at_the_next_beat() {
             .unwrap(),
         3
     );
-    assert_eq!(
-        bed.bus.updates_for(BOB_ID),
-        logged_frames(&bed, BOB_ID).await
-    );
-    assert_eq!(
-        bed.bus.updates_for(ALICE_ID),
-        logged_frames(&bed, ALICE_ID).await
-    );
+    assert_the_bus_carried_the_logs(&bed).await;
 }
 
 #[tokio::test]
@@ -206,14 +209,7 @@ async fn another_instance_relays_what_a_dead_one_left_after_its_lease() {
     assert_eq!(bed.bus.published(), vec![]);
     bed.clock.advance(TimeDelta::seconds(10));
     assert_eq!(survivor.relay_stranded(&maintenance).await.unwrap(), 3);
-    assert_eq!(
-        bed.bus.updates_for(BOB_ID),
-        logged_frames(&bed, BOB_ID).await
-    );
-    assert_eq!(
-        bed.bus.updates_for(ALICE_ID),
-        logged_frames(&bed, ALICE_ID).await
-    );
+    assert_the_bus_carried_the_logs(&bed).await;
     assert_eq!(survivor.relay_stranded(&maintenance).await.unwrap(), 0);
 }
 
