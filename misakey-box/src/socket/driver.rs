@@ -132,7 +132,6 @@ where
     end
 }
 
-/// Sends frames in order; the error is how the socket ends.
 /// Sends a replay a page at a time, reading the next page while one goes out (memory holds
 /// two pages, however long the replay), and returns the position it brings the socket to.
 async fn send_replay<O: Sink<ServerFrame> + Unpin>(
@@ -183,6 +182,7 @@ async fn read_page(
     })
 }
 
+/// Sends frames in order; the error is how the socket ends.
 async fn send_all<O: Sink<ServerFrame> + Unpin>(
     outgoing: &mut O,
     frames: Vec<Frame>,

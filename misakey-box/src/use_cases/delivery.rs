@@ -119,19 +119,9 @@ impl BoxService {
     /// updates that went out already, and sockets drop positions they sent. Returns how many
     /// updates were relayed.
     pub async fn relay_stranded(&self, maintenance: &Maintenance) -> Result<usize, Error> {
-        let (ledger, clock) = (self.ledger(), &*self.ports().clock);
+        let ledger = self.ledger();
         let mut relayed = self.relay_window().await?;
-        let now = clock.now();
-        let adopted = self
-            .ports()
-            .store
-            .publisher_heartbeat(PublisherHeartbeat {
-                publisher: ledger.publisher(),
-                published_before: ledger.published_before(ledger.horizon(clock)),
-                now,
-                expired_before: now - maintenance.publisher_lease,
-            })
-            .await?;
+        let adopted = self.beat(Some(maintenance.publisher_lease)).await?;
         if !adopted.is_empty() {
             tracing::info!(
                 count = adopted.len(),
@@ -143,6 +133,23 @@ impl BoxService {
             relayed += self.relay_window().await?;
         }
         Ok(relayed)
+    }
+
+    /// Records this instance's heartbeat and checkpoint, taking over the publishers silent for
+    /// longer than `lease` (none if `None`); returns the checkpoints taken over.
+    async fn beat(&self, lease: Option<TimeDelta>) -> Result<Vec<DateTime<Utc>>, Error> {
+        let (ledger, clock) = (self.ledger(), &*self.ports().clock);
+        let now = clock.now();
+        Ok(self
+            .ports()
+            .store
+            .publisher_heartbeat(PublisherHeartbeat {
+                publisher: ledger.publisher(),
+                published_before: ledger.published_before(ledger.horizon(clock)),
+                now,
+                expired_before: lease.map_or(DateTime::<Utc>::MIN_UTC, |lease| now - lease),
+            })
+            .await?)
     }
 
     /// Republishes the log from the ledger's relay window up to its horizon. Whatever is not
@@ -188,7 +195,7 @@ impl BoxService {
     /// Leaves the publishers' table when nothing is pending (a clean stop), or else records a
     /// last checkpoint for another instance to take over from.
     async fn retire_publisher(&self) -> Result<(), Error> {
-        let (ledger, clock) = (self.ledger(), &*self.ports().clock);
+        let ledger = self.ledger();
         self.relay_window().await?;
         if ledger.is_idle() {
             self.ports()
@@ -196,17 +203,8 @@ impl BoxService {
                 .remove_publisher(ledger.publisher())
                 .await?;
         } else {
-            let now = clock.now();
-            self.ports()
-                .store
-                .publisher_heartbeat(PublisherHeartbeat {
-                    publisher: ledger.publisher(),
-                    published_before: ledger.published_before(ledger.horizon(clock)),
-                    now,
-                    // Take over nobody on the way out.
-                    expired_before: DateTime::<Utc>::MIN_UTC,
-                })
-                .await?;
+            // Take over nobody on the way out.
+            self.beat(None).await?;
         }
         Ok(())
     }
