@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use misakey_box::bus::InProcessBus;
+use misakey_box::fixtures::demo;
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{Auth, open_socket, post_contact};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
@@ -31,17 +32,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     storage.load_fixtures(&fixtures()).await?;
     let storage = Arc::new(storage);
     let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
-    let service = BoxService::new(
-        ports,
-        Config::new(misakey_box_poem::server::DEFAULT_OWNER_ORG_ID),
-    );
+    let (service, running) = BoxService::start(ports, Config::new(demo::OWNER_ORG_ID)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let target = ConformanceTarget::new(format!("http://{}", listener.local_addr()?));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(misakey_box_poem::server::serve(
+    let server = tokio::spawn(misakey_box_poem::serve(
         listener,
-        service,
-        HttpSettings::default(),
+        HttpApi::new(service, HttpSettings::default()),
+        running,
         async {
             let _ = stopped.await;
         },

@@ -1,8 +1,8 @@
 //! An existing poem application that mounts the misakey-box routes under `/api`, beside its
 //! own routes and middleware.
 
-use misakey_box::BoxService;
-use misakey_box_poem::{HttpSettings, ShutdownSignal, routes};
+use misakey_box::http::HttpApi;
+use misakey_box_poem::routes;
 use poem::endpoint::BoxEndpoint;
 use poem::middleware::SetHeader;
 use poem::web::Json;
@@ -16,14 +16,10 @@ fn about() -> Json<serde_json::Value> {
 
 /// The application: its `/about`, the box routes under `/api`, and its own middleware (a
 /// header on every response, the box routes' included).
-pub fn app(
-    service: BoxService,
-    settings: HttpSettings,
-    shutdown: ShutdownSignal,
-) -> BoxEndpoint<'static, Response> {
+pub fn app(api: HttpApi) -> BoxEndpoint<'static, Response> {
     Route::new()
         .at("/about", get(about))
-        .nest("/api", routes(service, settings, shutdown))
+        .nest("/api", routes(api))
         .with(SetHeader::new().overriding("x-served-by", "my-app"))
         .map_to_response()
         .boxed()

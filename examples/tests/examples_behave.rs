@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use misakey_box::bus::InProcessBus;
-use misakey_box::socket::Shutdown;
-use misakey_box::{BoxService, Config, Ports};
+use misakey_box::http::{HttpApi, HttpSettings};
+use misakey_box::{BoxService, Config, Ports, Running};
 use misakey_box_examples::listener::{Event, listen};
-use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{get, post_contact};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
@@ -18,13 +17,15 @@ use poem::listener::TcpAcceptor;
 use serde_json::json;
 use uuid::Uuid;
 
-async fn service(database: &TestDatabase) -> BoxService {
+async fn api(database: &TestDatabase) -> (HttpApi, Running) {
     database.load_fixtures(&fixtures()).await.unwrap();
     let storage = Arc::new((**database).clone());
-    BoxService::new(
+    let (service, running) = BoxService::start(
         Ports::with_storage(storage, Arc::new(InProcessBus::new())),
         Config::new(Uuid::nil()),
     )
+    .await;
+    (HttpApi::new(service, HttpSettings::default()), running)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,14 +34,10 @@ async fn the_listener_prints_updates_and_reconnects_when_the_server_goes() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(misakey_box_poem::server::serve(
-        listener,
-        service(&database).await,
-        HttpSettings::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (api, running) = api(&database).await;
+    let server = tokio::spawn(misakey_box_poem::serve(listener, api, running, async {
+        let _ = stopped.await;
+    }));
     let target = ConformanceTarget::new(format!("http://{address}"));
 
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
@@ -92,12 +89,8 @@ async fn the_listener_prints_updates_and_reconnects_when_the_server_goes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_poem_application_serves_its_routes_and_the_box_routes_under_api() {
     let database = TestDatabase::sqlite().await;
-    let (_shutdown, signal) = Shutdown::new();
-    let app = misakey_box_examples::poem_embedding::app(
-        service(&database).await,
-        HttpSettings::default(),
-        signal,
-    );
+    let (api, _running) = api(&database).await;
+    let app = misakey_box_examples::poem_embedding::app(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use misakey_box::bus::{DEFAULT_CHANNEL_PREFIX, InProcessBus, RedisBus};
 use misakey_box::domain::{AddressedUpdate, RealtimeUpdate, UpdateType};
 use misakey_box::fixtures::Fixtures;
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::ports::NotificationBus;
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_poem::{HttpSettings, ShutdownSignal, routes};
+use misakey_box_poem::routes;
 use poem::listener::TcpListener;
 use poem::web::{Data, Json};
 use poem::{EndpointExt as _, Route, Server, handler, post};
@@ -86,7 +87,7 @@ async fn publish(
                 [AddressedUpdate { recipient, update }]
             })
             .collect();
-        futures::future::join_all(batch.iter().map(|update| service.publish_committed(update)))
+        futures::future::join_all(batch.iter().map(|update| service.publish_ephemeral(update)))
             .await;
         published = published.max(due);
     }
@@ -118,20 +119,18 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
         None => Arc::new(InProcessBus::new()),
     };
     let ports = Ports::with_storage(storage, bus);
-    let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
+    let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
     let app = Route::new()
         .at("/bench/publish", post(publish).data(service.clone()))
-        .nest(
-            "/",
-            routes(service, HttpSettings::default(), ShutdownSignal::never()),
-        );
+        .nest("/", routes(HttpApi::new(service, HttpSettings::default())));
     println!("listening on http://{}", options.listen);
-    Server::new(TcpListener::bind(options.listen.as_str()))
-        .run_with_graceful_shutdown(
-            app,
-            async { drop(tokio::signal::ctrl_c().await) },
-            Some(Duration::from_secs(5)),
-        )
-        .await
-        .map_err(|e| e.to_string())
+    let stop = async {
+        drop(tokio::signal::ctrl_c().await);
+        running.close_sockets();
+    };
+    let served = Server::new(TcpListener::bind(options.listen.as_str()))
+        .run_with_graceful_shutdown(app, stop, Some(Duration::from_secs(5)))
+        .await;
+    running.shutdown(Duration::from_secs(5)).await;
+    served.map_err(|e| e.to_string())
 }

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::{AddressedUpdate, RealtimeUpdate, UpdateType};
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::ports::BoxStore as _;
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::ALICE_TOKEN;
 use misakey_box_testkit::builders::ALICE_ID;
 use misakey_box_testkit::conformance::fixtures;
@@ -81,18 +81,19 @@ async fn bench(database: &str, updates: u64, runs: usize) {
         started.elapsed().as_secs_f64()
     );
 
-    let service = BoxService::new(
+    let (service, running) = BoxService::start(
         Ports::with_storage(Arc::new((*db).clone()), Arc::new(InProcessBus::new())),
         Config::new(uuid::Uuid::nil()),
-    );
+    )
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
-    tokio::spawn(misakey_box_poem::server::serve(
+    tokio::spawn(misakey_box_poem::serve(
         listener,
-        service,
-        HttpSettings::default(),
+        HttpApi::new(service, HttpSettings::default()),
+        running,
         std::future::pending(),
     ));
 

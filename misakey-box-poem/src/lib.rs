@@ -1,97 +1,106 @@
 //! # misakey-box-poem
 //!
-//! The contact and realtime endpoints of `misakey-box` for [poem], as routes any poem
-//! application can nest, and the reference server (`misakey-box-server`).
+//! The routes of `misakey-box` for [poem], as one endpoint any poem application can nest, and
+//! the reference server `misakey-box-server` (feature `server`, on by default).
 //!
-//! This crate is a thin translation layer: HTTP concerns (cookies, CSRF, `Origin`, status
-//! codes, WebSocket frames) live here; every decision lives in the core.
-//!
-//! | route | handler |
-//! |---|---|
-//! | `POST /box-users/{id}/contact` | the contact use case, checks in the documented order, 201 with the box view |
-//! | `GET /box-users/{id}/ws` (`?since=N` to resume) | the socket: the core's [`run_socket`](misakey_box::socket::run_socket) over poem's WebSocket |
-//! | `GET /csrf` | a CSRF token (body and `csrftoken` cookie) |
-//! | `GET /healthz` | 200 when storage and bus answer, else 503 |
-//! | `GET /openapi.json` | the REST endpoints as OpenAPI 3.0 |
+//! This crate only translates: poem's request becomes an `http` one for the core's
+//! [`HttpApi`], which routes and checks it and answers; poem's WebSocket becomes the core's
+//! frame stream and sink. Every route of the protocol (see the core's
+//! [`openapi_document`](misakey_box::http::openapi_document)) is served, including routes
+//! added to the core later, with no code here.
 //!
 //! ```no_run
-//! # async fn run(service: misakey_box::BoxService) -> std::io::Result<()> {
-//! use misakey_box_poem::{HttpSettings, ShutdownSignal, routes};
-//! use poem::{Route, Server, listener::TcpListener};
+//! # async fn run(ports: misakey_box::Ports) -> std::io::Result<()> {
+//! use misakey_box::http::{HttpApi, HttpSettings};
+//! use misakey_box::{BoxService, Config};
+//! use poem::{Route, listener::TcpListener};
 //!
-//! let app = Route::new().nest("/api", routes(service, HttpSettings::default(), ShutdownSignal::never()));
-//! Server::new(TcpListener::bind("127.0.0.1:8080")).run(app).await
+//! let (service, running) = BoxService::start(ports, Config::new(uuid::Uuid::new_v4())).await;
+//! let api = HttpApi::new(service, HttpSettings::default());
+//! let app = Route::new().nest("/api", misakey_box_poem::routes(api.clone()));
+//! // Or, with graceful shutdown of requests, sockets and the outbox:
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! misakey_box_poem::serve(listener, api, running, std::future::pending()).await
 //! # }
 //! ```
 
-mod auth;
-mod contact;
-pub mod demo;
-mod error;
-mod health;
-pub mod openapi;
+#[cfg(feature = "server")]
 pub mod server;
-mod settings;
 mod websocket;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::future::Future;
+use std::time::Duration;
 
-use misakey_box::BoxService;
+use bytes::Bytes;
+use misakey_box::Running;
+use misakey_box::http::{Handled, HttpApi};
 use poem::endpoint::BoxEndpoint;
-use poem::middleware::{CookieJarManager, RequestId, ReuseId};
-use poem::{Endpoint, EndpointExt as _, IntoEndpoint as _, Response, Route, get, post};
-use tracing::Instrument as _;
+use poem::http::header;
+use poem::listener::TcpAcceptor;
+use poem::web::websocket::WebSocket;
+use poem::{Endpoint, EndpointExt as _, FromRequest as _, Request, Response, Server};
 
-pub use error::error_response;
-pub use misakey_box::socket::{Shutdown, ShutdownSignal};
-pub use settings::HttpSettings;
+/// How long in-flight requests and closing sockets may take once shutdown starts.
+pub const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What every handler needs.
-#[derive(Debug)]
-struct AppState {
-    service: BoxService,
-    settings: HttpSettings,
-    shutdown: ShutdownSignal,
+/// Every route of `api`, ready to `nest` under any prefix or to serve as the whole app.
+pub fn routes(api: HttpApi) -> BoxEndpoint<'static, Response> {
+    Frontend { api }.boxed()
 }
 
-/// The routes of the table above, ready to `nest` under any prefix. Every error, including
-/// unknown routes, answers in the JSON format of DESIGN.md section 4; each request is logged
-/// in a span carrying its request id (`X-Request-Id`, reused when the client sends one).
-/// Sockets close with 1001 when `shutdown` fires.
-pub fn routes(
-    service: BoxService,
-    settings: HttpSettings,
-    shutdown: ShutdownSignal,
-) -> BoxEndpoint<'static, Response> {
-    let state = Arc::new(AppState {
-        service,
-        settings,
-        shutdown,
-    });
-    Route::new()
-        .at("/box-users/:id/contact", post(contact::contact))
-        .at("/box-users/:id/ws", get(websocket::socket))
-        .at("/csrf", get(health::csrf))
-        .at("/healthz", get(health::healthz))
-        .at("/openapi.json", get(openapi::openapi))
-        .data(state)
-        .with(CookieJarManager::new())
-        .catch_all_error(|error| async move { error::from_poem_error(error) })
-        .around(|endpoint, request| async move {
-            // poem's RequestId middleware already opens a span carrying the request id.
-            let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
-            async move {
-                let started = Instant::now();
-                let response = endpoint.get_response(request).await;
-                tracing::info!(status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros(), "answered");
-                Ok(response)
-            }
-            .instrument(span)
-            .await
+/// Serves the routes of `api` on `listener` until `shutdown` resolves: sockets then close with
+/// 1001, in-flight requests get [`GRACEFUL_SHUTDOWN_TIMEOUT`] to finish, and `running` (the
+/// outbox of `api`'s service) shuts down after them.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    api: HttpApi,
+    running: Running,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let stopping = async {
+        shutdown.await;
+        tracing::info!("shutting down");
+        running.close_sockets();
+    };
+    let served = Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(routes(api), stopping, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
+        .await;
+    if !running.shutdown(GRACEFUL_SHUTDOWN_TIMEOUT).await {
+        tracing::warn!("some sockets did not finish closing in time");
+    }
+    served
+}
+
+/// The one endpoint: translates to and from the core's HTTP layer.
+struct Frontend {
+    api: HttpApi,
+}
+
+impl Endpoint for Frontend {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        // poem hands the connection's upgrade only through its own request type.
+        let websocket = if request.headers().contains_key(header::UPGRADE) {
+            WebSocket::from_request_without_body(&request).await.ok()
+        } else {
+            None
+        };
+        let request: poem::http::Request<http_body_util::combinators::BoxBody<Bytes, _>> =
+            request.into();
+        Ok(match self.api.handle(request).await {
+            Handled::Respond(response) => into_poem(response),
+            Handled::Upgrade(socket) => match websocket {
+                Some(websocket) => websocket::upgrade(websocket, socket),
+                None => into_poem(socket.refuse()),
+            },
         })
-        .with(RequestId::default().reuse_id(ReuseId::Use))
-        .into_endpoint()
-        .map_to_response()
-        .boxed()
+    }
+}
+
+fn into_poem(response: poem::http::Response<Bytes>) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut response = Response::builder().status(parts.status).body(body);
+    *response.headers_mut() = parts.headers;
+    response
 }

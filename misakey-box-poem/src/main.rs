@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use misakey_box::Maintenance;
+use misakey_box::http::HttpSettings;
 use misakey_box::ports::Retention;
 use misakey_box::socket::SocketSettings;
-use misakey_box_poem::HttpSettings;
 use misakey_box_poem::server::{self, DEFAULT_DATABASE_URL, DEFAULT_OWNER_ORG_ID, ServerConfig};
 use uuid::Uuid;
 

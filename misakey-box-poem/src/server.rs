@@ -1,34 +1,28 @@
-//! The reference server: storage from a URL, fixtures, the routes, graceful shutdown.
+//! The reference server (feature `server`): storage from a URL, fixtures, the routes, graceful
+//! shutdown.
 //!
 //! [`run`] is what `misakey-box-server` calls after parsing its flags and binding; tests call
-//! [`serve`] with a listener on port 0 and a service of their own.
+//! [`crate::serve`] with a listener on port 0 and a service of their own.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use misakey_box::bus::{InProcessBus, RedisBus};
 use misakey_box::error::{BusError, StoreError};
 use misakey_box::fixtures::{Fixtures, FixturesError};
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::ports::NotificationBus;
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Maintenance, Ports};
-use poem::Server;
-use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 use uuid::Uuid;
-
-use crate::{HttpSettings, Shutdown, demo, routes};
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://misakey-box.db";
 
 /// The owner organisation of boxes when none is configured.
 pub const DEFAULT_OWNER_ORG_ID: Uuid = Uuid::from_u128(0x0e9a5e1f_0000_4000_8000_000000000001);
-
-/// How long in-flight requests may take to finish once shutdown starts.
-const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the server runs with.
 #[derive(Debug, Clone)]
@@ -99,7 +93,9 @@ pub async fn run(
         storage.load_fixtures(&Fixtures::from_file(path)?).await?;
     }
     if config.demo {
-        storage.load_fixtures(&demo::fixtures()).await?;
+        storage
+            .load_fixtures(&misakey_box::fixtures::demo::fixtures())
+            .await?;
     }
     let storage = Arc::new(storage);
     let bus: Arc<dyn NotificationBus> = match &config.redis_url {
@@ -107,68 +103,24 @@ pub async fn run(
         None => Arc::new(InProcessBus::new()),
     };
     let ports = Ports::with_storage(storage, bus);
-    let service = BoxService::new(
-        ports,
-        Config::new(config.owner_org_id).with_required_acr(config.required_acr),
-    );
-
-    // The first beat (and the takeover of instances that died, this one's previous run
-    // included) happens before the first request: a crash after any commit finds this
-    // instance in the publishers' table.
-    if let Err(error) = service.relay_stranded(&config.maintenance).await {
-        tracing::warn!(%error, "first publisher beat failed; maintenance retries it");
-    }
+    let config_of_service = Config::new(config.owner_org_id)
+        .with_required_acr(config.required_acr)
+        .with_maintenance(config.maintenance);
+    let (service, running) = BoxService::start(ports, config_of_service).await;
     let address = listener.local_addr()?;
     let redis = config.redis_url.as_deref().map(redact);
     tracing::info!(owner_org_id = %config.owner_org_id, database = %redact(&config.database_url), ?redis, "starting");
     if config.demo {
-        println!("{}", demo::instructions(address));
+        println!("{}", misakey_box::fixtures::demo::instructions(address));
     }
     println!("listening on http://{address}");
-    // Beats, relaying and pruning run beside the routes and stop after them: requests still
-    // draining at shutdown publish while this instance is still a live publisher.
-    let (stopping, stopped) = tokio::sync::watch::channel(false);
-    let maintenance = tokio::spawn({
-        let (service, maintenance, mut stopped) =
-            (service.clone(), config.maintenance, stopped.clone());
-        async move {
-            service
-                .run_maintenance(
-                    maintenance,
-                    async move { drop(stopped.wait_for(|s| *s).await) },
-                )
-                .await
-        }
-    });
-    drop(stopped);
-    let served = serve(listener, service, config.http, shutdown).await;
-    stopping.send_replace(true);
-    let _ = maintenance.await;
-    served?;
-    Ok(())
-}
-
-/// Serves the routes of `service` on `listener` until `shutdown` resolves: then sockets close
-/// with 1001 and in-flight requests get 10 seconds to finish.
-pub async fn serve(
-    listener: TcpListener,
-    service: BoxService,
-    http: HttpSettings,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let (switch, signal) = Shutdown::new();
-    let app = routes(service, http, signal);
-    let stopping = async {
-        shutdown.await;
-        tracing::info!("shutting down");
-        switch.trigger();
-    };
-    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
-        .run_with_graceful_shutdown(app, stopping, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
-        .await?;
-    if !switch.sockets_closed(GRACEFUL_SHUTDOWN_TIMEOUT).await {
-        tracing::warn!("some sockets did not finish closing in time");
-    }
+    crate::serve(
+        listener,
+        HttpApi::new(service, config.http),
+        running,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 

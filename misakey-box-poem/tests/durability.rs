@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use misakey_box::bus::{InProcessBus, RedisBus};
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::ports::NotificationBus;
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{Auth, open_socket_resuming};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
@@ -47,16 +47,17 @@ async fn run(database: Option<TestDatabase>, redis: bool) {
         Arc::new(InProcessBus::new())
     };
     database.load_fixtures(&fixtures()).await.unwrap();
-    let service = BoxService::new(
+    let (service, running) = BoxService::start(
         Ports::with_storage(Arc::new((*database).clone()), bus),
         Config::new(Uuid::nil()),
-    );
+    )
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = ConformanceTarget::new(format!("http://{}", listener.local_addr().unwrap()));
-    tokio::spawn(misakey_box_poem::server::serve(
+    tokio::spawn(misakey_box_poem::serve(
         listener,
-        service.clone(),
-        HttpSettings::default(),
+        HttpApi::new(service.clone(), HttpSettings::default()),
+        running,
         std::future::pending(),
     ));
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use misakey_box::bus::InProcessBus;
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{
     Auth, SocketClosed, get, open_socket, open_socket_resuming, post_contact,
@@ -288,13 +288,13 @@ fn invalid_flags_are_refused() {
 async fn serve_in_process(storage: &TestDatabase) -> ConformanceTarget {
     let storage = Arc::new((**storage).clone());
     let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
-    let service = BoxService::new(ports, Config::new(Uuid::new_v4()));
+    let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(misakey_box_poem::server::serve(
+    tokio::spawn(misakey_box_poem::serve(
         listener,
-        service,
-        HttpSettings::default(),
+        HttpApi::new(service, HttpSettings::default()),
+        running,
         std::future::pending(),
     ));
     ConformanceTarget::new(format!("http://{address}"))
@@ -325,7 +325,7 @@ async fn the_openapi_document_describes_the_served_routes() {
     let target = serve_in_process(&database).await;
     let (status, document) = get(&target, "/openapi.json").await;
     assert_eq!(status, 200);
-    assert_eq!(document, misakey_box_poem::openapi::document());
+    assert_eq!(document, misakey_box::http::openapi_document());
     let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
     assert_eq!(
         paths,

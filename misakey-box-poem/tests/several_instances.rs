@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use misakey_box::bus::RedisBus;
+use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_poem::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{
     Auth, SocketClosed, get, open_socket, post_contact,
@@ -25,13 +25,14 @@ const OWNER: Uuid = Uuid::from_u128(0x0e9a);
 async fn instance(storage: SeaOrmStorage, redis: &str, prefix: &str) -> ConformanceTarget {
     let storage = Arc::new(storage);
     let bus = Arc::new(RedisBus::connect(redis, prefix).await.unwrap());
-    let service = BoxService::new(Ports::with_storage(storage, bus), Config::new(OWNER));
+    let (service, running) =
+        BoxService::start(Ports::with_storage(storage, bus), Config::new(OWNER)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(misakey_box_poem::server::serve(
+    tokio::spawn(misakey_box_poem::serve(
         listener,
-        service,
-        HttpSettings::default(),
+        HttpApi::new(service, HttpSettings::default()),
+        running,
         std::future::pending(),
     ));
     ConformanceTarget::new(format!("http://{address}"))

@@ -72,7 +72,7 @@ impl TestBed {
         .with_clock(clock.clone())
         .with_ids(Arc::new(SequentialIds::new()));
         let bed = Self {
-            service: BoxService::new(ports, config),
+            service: BoxService::without_maintenance(ports, config),
             store,
             identities,
             tokens,

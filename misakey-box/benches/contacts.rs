@@ -152,7 +152,7 @@ async fn bench(database: &str, options: &Options) {
     let (fixtures, callers) = fixtures(options.callers, options.distinct_targets);
     db.load_fixtures(&fixtures).await.expect("fixtures");
     let storage = Arc::new((*db).clone());
-    let service = BoxService::new(
+    let service = BoxService::without_maintenance(
         Ports::with_storage(storage, Arc::new(InProcessBus::new())),
         Config::new(Uuid::new_v4()),
     );

@@ -15,12 +15,15 @@
 //! | [`error`] | [`Error`]: code, origin, description and field details, ready for the wire |
 //! | [`ports`] | the traits adapters implement: tokens, identities, box store, notification bus, clock, ids |
 //! | [`use_cases`] | authorisation, contact and socket sessions, as methods of [`BoxService`] |
+//! | [`outbox`] | getting committed updates to sockets: publishing, relay, pruning, and the [`Running`] handle of a started service |
+//! | [`http`] | every route of the protocol over the `http` crate's types: what each frontend calls |
+//! | [`socket`] | the life of one realtime socket, over any WebSocket library |
 //! | [`bus`] | [`bus::InProcessBus`], the notification bus of a single instance |
 //!
-//! A frontend (the `misakey-box-poem` crate, or your own on axum, actix...) extracts cookies,
-//! path and body, calls [`BoxService::authorize`] then the use case, and maps [`Error`] to a
-//! status with [`ErrorCode`] and to a body with [`Error::body`]. Realtime updates are published
-//! by the use cases only after the store has committed.
+//! A server starts the service with [`BoxService::start`] and serves [`http::HttpApi`] through
+//! a frontend (the `misakey-box-poem` crate, or a hundred lines of your own on axum, actix...:
+//! the [`http`] module documentation is the guide). Realtime updates are published by the use
+//! cases only after the store has committed.
 //!
 //! The `misakey-box-testkit` crate has in-memory adapters for every port; they run the example
 //! below.
@@ -77,6 +80,8 @@ pub mod bus;
 pub mod domain;
 pub mod error;
 pub mod fixtures;
+pub mod http;
+pub mod outbox;
 pub mod ports;
 mod service;
 pub mod socket;
@@ -84,11 +89,10 @@ pub mod socket;
 pub mod storage;
 pub mod use_cases;
 pub mod validation;
-pub mod web;
 
 pub use error::{Detail, Error, ErrorCode, Origin};
+pub use outbox::{Maintenance, Running};
 pub use service::{BoxService, Config, DEFAULT_REQUIRED_ACR, Ports};
 pub use use_cases::{
-    Caller, Credentials, InboundOutcome, Maintenance, Replay, ReplayPage, SocketSession,
-    SocketSubscription,
+    Caller, Credentials, InboundOutcome, Replay, ReplayPage, SocketSession, SocketSubscription,
 };

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::outbox::{Maintenance, PublishLedger};
 use crate::ports::{
     BoxStore, Clock, IdGenerator, IdentityDirectory, NotificationBus, RandomIds, SystemClock,
     TokenIntrospector,
 };
+use crate::socket::ShutdownSignal;
 use crate::validation::{DefaultKeySharePolicy, KeySharePolicy};
 
 /// ACR required by both endpoints unless configured otherwise.
@@ -80,6 +82,8 @@ pub struct Config {
     pub required_acr: u8,
     /// How key material of contact requests is checked.
     pub key_share_policy: Arc<dyn KeySharePolicy>,
+    /// The outbox's background work, run by [`BoxService::start`].
+    pub maintenance: Maintenance,
 }
 
 impl Config {
@@ -89,6 +93,7 @@ impl Config {
             owner_org_id,
             required_acr: DEFAULT_REQUIRED_ACR,
             key_share_policy: Arc::new(DefaultKeySharePolicy),
+            maintenance: Maintenance::default(),
         }
     }
 
@@ -96,6 +101,13 @@ impl Config {
     #[must_use]
     pub fn with_required_acr(mut self, acr: u8) -> Self {
         self.required_acr = acr;
+        self
+    }
+
+    /// Changes the outbox's background work.
+    #[must_use]
+    pub fn with_maintenance(mut self, maintenance: Maintenance) -> Self {
+        self.maintenance = maintenance;
         self
     }
 
@@ -111,6 +123,9 @@ impl Config {
 /// request handlers. The use cases are its methods:
 /// [`authorize`](BoxService::authorize), [`contact`](BoxService::contact) and
 /// [`socket_session`](BoxService::socket_session).
+///
+/// A server starts it with [`BoxService::start`], which runs the outbox in the background;
+/// tests of the use cases may build it with [`BoxService::without_maintenance`].
 #[derive(Debug, Clone)]
 pub struct BoxService {
     inner: Arc<Inner>,
@@ -120,20 +135,36 @@ pub struct BoxService {
 struct Inner {
     ports: Ports,
     config: Config,
-    /// What this instance has in flight and must relay: see `use_cases::publish_ledger`.
-    ledger: Arc<crate::use_cases::PublishLedger>,
+    /// What this instance has in flight and must relay: see [`crate::outbox`].
+    ledger: Arc<PublishLedger>,
+    /// Closes this service's sockets: fired by [`crate::outbox::Running`].
+    shutdown: ShutdownSignal,
 }
 
 impl BoxService {
-    /// A service running the use cases on `ports` with `config`.
-    pub fn new(ports: Ports, config: Config) -> Self {
+    /// A service with no background work: nothing relays the updates a failed publish or a
+    /// crash left unpublished (they reach resuming sockets only), nothing prunes the logs, and
+    /// its sockets close only when their clients leave. For tests of the use cases, and for
+    /// hosts that run [`run_maintenance`](Self::run_maintenance) themselves; a server calls
+    /// [`BoxService::start`].
+    pub fn without_maintenance(ports: Ports, config: Config) -> Self {
+        Self::assemble(ports, config, ShutdownSignal::never())
+    }
+
+    pub(crate) fn assemble(ports: Ports, config: Config, shutdown: ShutdownSignal) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ports,
                 config,
-                ledger: Arc::new(crate::use_cases::PublishLedger::new()),
+                ledger: Arc::new(PublishLedger::new()),
+                shutdown,
             }),
         }
+    }
+
+    /// Fires when the service shuts down; sockets wait for it.
+    pub(crate) fn shutdown_signal(&self) -> &ShutdownSignal {
+        &self.inner.shutdown
     }
 
     /// The adapters in use.
@@ -147,7 +178,7 @@ impl BoxService {
     }
 
     /// The ledger of this instance's publishing.
-    pub(crate) fn ledger(&self) -> &Arc<crate::use_cases::PublishLedger> {
+    pub(crate) fn ledger(&self) -> &Arc<PublishLedger> {
         &self.inner.ledger
     }
 

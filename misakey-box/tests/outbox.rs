@@ -67,7 +67,7 @@ impl NotificationBus for HangingBus {
 fn instance_with_bus(bed: &TestBed, bus: Arc<dyn NotificationBus>) -> BoxService {
     let mut ports = bed.service.ports().clone();
     ports.bus = bus;
-    BoxService::new(ports, bed.service.config().clone())
+    BoxService::without_maintenance(ports, bed.service.config().clone())
 }
 
 #[tokio::test]

@@ -101,7 +101,10 @@ async fn service_on(storage: &SeaOrmStorage) -> (BoxService, Arc<RecordingBus>) 
     let ports = Ports::with_storage(storage, bus.clone())
         .with_clock(Arc::new(FixedClock::default()))
         .with_ids(Arc::new(SequentialIds::new()));
-    (BoxService::new(ports, Config::new(TEST_OWNER_ORG_ID)), bus)
+    (
+        BoxService::without_maintenance(ports, Config::new(TEST_OWNER_ORG_ID)),
+        bus,
+    )
 }
 
 async fn alice_caller(service: &BoxService) -> Caller {
@@ -391,7 +394,7 @@ async fn tokens_are_introspected_from_the_table(db: &TestDatabase) {
     );
     let clock = Arc::new(FixedClock::new(expires_at));
     let storage = Arc::new((**db).clone());
-    let later = BoxService::new(
+    let later = BoxService::without_maintenance(
         Ports::with_storage(storage, Arc::new(RecordingBus::new())).with_clock(clock),
         Config::new(TEST_OWNER_ORG_ID),
     );

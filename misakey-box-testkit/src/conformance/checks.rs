@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::client::{
     Auth, Csrf, SocketClosed, get, open_socket, open_socket_resuming,
-    open_socket_with_receive_buffer, post_contact, post_contact_raw,
+    open_socket_with_receive_buffer, post_contact, post_contact_raw, post_raw,
 };
 use super::{
     ALLOWED_ORIGIN, CAROL_ID, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID, EXPIRED_TOKEN,
@@ -1014,4 +1014,79 @@ pub async fn malformed_since_is_400(target: &ConformanceTarget) {
             };
         assert_eq!(refused, (400, malformed.clone()), "since={since}");
     }
+}
+
+/// The route of [`super::probe_route`], added to the core's routing of the server under test,
+/// answers through its frontend with every rule of the protocol's own routes.
+pub async fn added_route_is_served(target: &ConformanceTarget) {
+    let probe = format!("/box-users/{ALICE_ID}/probe");
+    let post = |path: String, auth, csrf, body: &'static str| async move {
+        post_raw(
+            target,
+            &path,
+            auth,
+            csrf,
+            Some("application/json"),
+            body.into(),
+        )
+        .await
+    };
+    assert_eq!(
+        post(
+            probe.clone(),
+            Auth::bearer(ALICE_TOKEN),
+            Csrf::Valid,
+            r#"{"ping": [1, 2]}"#
+        )
+        .await,
+        (
+            200,
+            json!({"caller": ALICE_ID, "acr": 2, "body": {"ping": [1, 2]}})
+        )
+    );
+    assert_eq!(
+        post(probe.clone(), Auth::default(), Csrf::Valid, "{}").await,
+        (401, unauthorized("accesstoken", "required"))
+    );
+    assert_eq!(
+        post(probe.clone(), Auth::bearer(BOB_TOKEN), Csrf::Valid, "{}").await,
+        (403, foreign_path())
+    );
+    assert_eq!(
+        post(
+            probe.clone(),
+            Auth::bearer(ALICE_TOKEN),
+            Csrf::Missing,
+            "{}"
+        )
+        .await,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header required",
+                json!({"x-csrf-token": "required"})
+            )
+        )
+    );
+    assert_eq!(
+        post(probe.clone(), Auth::bearer(ALICE_TOKEN), Csrf::Valid, "{").await,
+        (
+            400,
+            error(
+                "bad_request",
+                "body",
+                "the body is not valid JSON: EOF while parsing an object at line 1 column 1",
+                json!({})
+            )
+        )
+    );
+    assert_eq!(
+        get(target, &probe).await,
+        (
+            404,
+            error("not_found", "not_defined", "no such route", json!({}))
+        )
+    );
 }

@@ -121,11 +121,24 @@ pub async fn post_contact_raw(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> Answer {
+    let path = format!("/box-users/{path_id}/contact");
+    post_raw(target, &path, auth, csrf, content_type, body).await
+}
+
+/// `POST path` with full control over every part.
+pub async fn post_raw(
+    target: &ConformanceTarget,
+    path: &str,
+    auth: Auth<'_>,
+    csrf: Csrf,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Answer {
     let (token, csrf_cookie) = csrf_token(target).await;
     let mut cookies = auth.cookies();
     cookies.push(csrf_cookie);
     let mut request = reqwest::Client::new()
-        .post(target.url(&format!("/box-users/{path_id}/contact")))
+        .post(target.url(path))
         .timeout(PATIENCE)
         .header(reqwest::header::COOKIE, cookies.join("; "))
         .body(body);
@@ -137,7 +150,7 @@ pub async fn post_contact_raw(
     if let Some(content_type) = content_type {
         request = request.header(reqwest::header::CONTENT_TYPE, content_type);
     }
-    answer(request.send().await.expect("POST contact")).await
+    answer(request.send().await.expect("POST")).await
 }
 
 /// A well-formed contact request by `token`'s identity `caller`.

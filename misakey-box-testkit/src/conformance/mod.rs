@@ -72,6 +72,29 @@ pub fn fixtures() -> Fixtures {
     }
 }
 
+/// A route of a host application, added to the core's routing with
+/// [`HttpApi::with_route`](misakey_box::http::HttpApi::with_route) and checked by
+/// [`checks::added_route_is_served`]: `POST /box-users/{id}/probe` (the caller's own, CSRF,
+/// JSON body) answers 200 `{"caller": id, "acr": acr, "body": body}`.
+pub fn probe_route() -> misakey_box::http::Route {
+    use misakey_box::http::{Access, Route, RouteCall, json_response};
+    Route::new(
+        misakey_box::http::Method::POST,
+        "/box-users/{id}/probe",
+        Access::OwnIdentity,
+        |call: RouteCall| async move {
+            let caller = call.caller()?;
+            let answer = serde_json::json!({
+                "caller": caller.identity_id,
+                "acr": caller.acr,
+                "body": call.body()?,
+            });
+            Ok(json_response(misakey_box::http::StatusCode::OK, &answer))
+        },
+    )
+    .with_json_body()
+}
+
 /// An identity of [`fixtures`] by id.
 pub fn identity(id: Uuid) -> Identity {
     fixtures()

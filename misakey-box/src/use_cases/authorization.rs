@@ -13,10 +13,10 @@ pub struct Credentials<'a> {
     pub token_type: Option<&'a str>,
 }
 
-/// An authenticated caller acting on its own `/box-users/{id}` resources.
+/// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
-    /// The caller's identity (equal to the path id).
+    /// The caller's identity (on `/box-users/{id}` routes, equal to the path id).
     pub identity_id: Uuid,
     /// The caller's account, if any.
     pub account_id: Option<Uuid>,
@@ -29,12 +29,34 @@ impl BoxService {
     /// section 3): token present and valid (401), ACR (403, origin `acr`), path id shape (400),
     /// path id is the token's identity (403).
     ///
-    /// CSRF and the body come after this and belong to the frontend and the use case.
+    /// CSRF and the body come after this: [`crate::http::HttpApi`] checks them.
     pub async fn authorize(
         &self,
         credentials: Credentials<'_>,
         path_id: &str,
     ) -> Result<Caller, Error> {
+        let caller = self.authenticate(credentials).await?;
+        let Some(path_id) = parse_uuid(path_id) else {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                Origin::Path,
+                "the id in the path must be a UUID",
+            )
+            .with_detail("id", Detail::Malformed));
+        };
+        if path_id != caller.identity_id {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                Origin::NotDefined,
+                "the id in the path is not the identity of the access token",
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// Authenticates the caller of a route that is not the caller's own: token present and
+    /// valid (401), then ACR (403, origin `acr`).
+    pub async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Caller, Error> {
         let token = match credentials.access_token {
             Some(token) if !token.is_empty() => token,
             _ => return Err(Error::unauthorized_cookie("accesstoken", Detail::Required)),
@@ -58,21 +80,6 @@ impl BoxService {
         let required_acr = self.config().required_acr;
         if info.acr < required_acr {
             return Err(Error::acr_too_low(required_acr));
-        }
-        let Some(path_id) = parse_uuid(path_id) else {
-            return Err(Error::new(
-                ErrorCode::BadRequest,
-                Origin::Path,
-                "the id in the path must be a UUID",
-            )
-            .with_detail("id", Detail::Malformed));
-        };
-        if path_id != info.identity_id {
-            return Err(Error::new(
-                ErrorCode::Forbidden,
-                Origin::NotDefined,
-                "the id in the path is not the identity of the access token",
-            ));
         }
         Ok(Caller {
             identity_id: info.identity_id,

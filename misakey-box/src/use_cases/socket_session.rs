@@ -299,7 +299,7 @@ impl SocketSession {
                 object: serde_json::json!({"sender_id": ack.sender_id, "box_id": ack.box_id}),
             },
         };
-        self.service.publish_committed(&[echo]).await;
+        self.service.publish_ephemeral(&[echo]).await;
         InboundOutcome::Acked { box_id: ack.box_id }
     }
 }

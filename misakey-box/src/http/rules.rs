@@ -1,11 +1,10 @@
-//! The rules of the HTTP layer that every frontend applies the same way (DESIGN.md sections 3
-//! and 4), as plain functions over header and cookie values, with no HTTP framework involved.
-//! A frontend extracts the values with its own types and calls these, so that poem, axum or
-//! any other server answers byte for byte alike.
+//! The single checks of the HTTP layer (DESIGN.md sections 3 and 4) as plain functions over
+//! header, cookie and query values; [`super::HttpApi`] applies them in the documented order.
 
 use base64::Engine as _;
 use uuid::Uuid;
 
+use crate::Credentials;
 use crate::error::{Detail, Error, ErrorCode, Origin};
 
 /// Cookie carrying the access token.
@@ -30,7 +29,7 @@ fn csrf_error(detail: Detail) -> Error {
 
 /// Double-submit check: the `X-CSRF-Token` header must be present and equal the `csrftoken`
 /// cookie (compared in constant time).
-pub fn check_csrf(header: Option<&str>, cookie: Option<&str>) -> Result<(), Error> {
+pub(crate) fn check_csrf(header: Option<&str>, cookie: Option<&str>) -> Result<(), Error> {
     let header = header.unwrap_or_default();
     if header.is_empty() {
         return Err(csrf_error(Detail::Required));
@@ -47,7 +46,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A fresh CSRF token: 32 bytes from two UUIDv4 (244 random bits), unpadded URL-safe base64.
-pub fn new_csrf_token() -> String {
+pub(crate) fn new_csrf_token() -> String {
     let mut bytes = [0u8; 32];
     bytes[..16].copy_from_slice(Uuid::new_v4().as_bytes());
     bytes[16..].copy_from_slice(Uuid::new_v4().as_bytes());
@@ -56,7 +55,7 @@ pub fn new_csrf_token() -> String {
 
 /// WebSocket handshakes: an `Origin` must be one of `allowed` (exact match), so that pages of
 /// other sites cannot open sockets with the user's cookies; no `Origin` (not a browser) passes.
-pub fn check_origin(origin: Option<&[u8]>, allowed: &[String]) -> Result<(), Error> {
+pub(crate) fn check_origin(origin: Option<&[u8]>, allowed: &[String]) -> Result<(), Error> {
     match origin {
         None => Ok(()),
         Some(origin) if allowed.iter().any(|allowed| allowed.as_bytes() == origin) => Ok(()),
@@ -70,7 +69,7 @@ pub fn check_origin(origin: Option<&[u8]>, allowed: &[String]) -> Result<(), Err
 }
 
 /// The body must be declared `application/json` (parameters such as `charset` allowed).
-pub fn check_json_content_type(content_type: Option<&str>) -> Result<(), Error> {
+pub(crate) fn check_json_content_type(content_type: Option<&str>) -> Result<(), Error> {
     let essence = content_type.map(|value| {
         value
             .split(';')
@@ -97,7 +96,7 @@ pub fn check_json_content_type(content_type: Option<&str>) -> Result<(), Error> 
 }
 
 /// Parses a JSON body.
-pub fn parse_json_body(bytes: &[u8]) -> Result<serde_json::Value, Error> {
+pub(crate) fn parse_json_body(bytes: &[u8]) -> Result<serde_json::Value, Error> {
     serde_json::from_slice(bytes).map_err(|error| {
         Error::new(
             ErrorCode::BadRequest,
@@ -108,7 +107,7 @@ pub fn parse_json_body(bytes: &[u8]) -> Result<serde_json::Value, Error> {
 }
 
 /// A body over `limit` bytes.
-pub fn body_too_large(limit: usize) -> Error {
+pub(crate) fn body_too_large(limit: usize) -> Error {
     Error::new(
         ErrorCode::RequestEntityTooLarge,
         Origin::Body,
@@ -117,7 +116,7 @@ pub fn body_too_large(limit: usize) -> Error {
 }
 
 /// A body that could not be read.
-pub fn unreadable_body(reason: impl std::fmt::Display) -> Error {
+pub(crate) fn unreadable_body(reason: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::BadRequest,
         Origin::Body,
@@ -126,13 +125,13 @@ pub fn unreadable_body(reason: impl std::fmt::Display) -> Error {
 }
 
 /// No route for this method and path.
-pub fn no_such_route() -> Error {
+pub(crate) fn no_such_route() -> Error {
     Error::new(ErrorCode::NotFound, Origin::NotDefined, "no such route")
 }
 
 /// The `since` of a socket URL's query (`?since=N`, N >= 0): where a resuming client left off.
 /// `None` when absent; anything but a non-negative integer is a 400 on the query.
-pub fn since_from_query(query: Option<&str>) -> Result<Option<u64>, Error> {
+pub(crate) fn since_from_query(query: Option<&str>) -> Result<Option<u64>, Error> {
     let Some(value) = query
         .into_iter()
         .flat_map(|q| q.split('&'))
@@ -153,13 +152,75 @@ pub fn since_from_query(query: Option<&str>) -> Result<Option<u64>, Error> {
 }
 
 /// A request to a socket route that is not a WebSocket handshake.
-pub fn websocket_upgrade_required() -> Error {
+pub(crate) fn websocket_upgrade_required() -> Error {
     Error::new(
         ErrorCode::BadRequest,
         Origin::Headers,
         "a WebSocket upgrade is required",
     )
     .with_detail("upgrade", Detail::Required)
+}
+
+/// The cookies of a request (every `Cookie` header, percent-decoded as browsers encode them).
+#[derive(Debug, Default)]
+pub(crate) struct Cookies {
+    pairs: Vec<(String, String)>,
+}
+
+impl Cookies {
+    pub(crate) fn from_headers(headers: &http::HeaderMap) -> Self {
+        let pairs = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| cookie::Cookie::split_parse_encoded(value.to_owned()))
+            .filter_map(Result::ok)
+            .map(|cookie| (cookie.name().to_owned(), cookie.value().to_owned()))
+            .collect();
+        Self { pairs }
+    }
+
+    /// The value of the first cookie named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The `accesstoken` and `tokentype` cookies.
+    pub(crate) fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            access_token: self.get(ACCESS_TOKEN_COOKIE),
+            token_type: self.get(TOKEN_TYPE_COOKIE),
+        }
+    }
+}
+
+/// Reads a body of at most `limit` bytes.
+pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<bytes::Bytes, Error>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt as _;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(body_too_large(limit)),
+        Err(error) => Err(unreadable_body(error)),
+    }
+}
+
+/// Whether a handshake asks for a WebSocket (`Upgrade: websocket`, with a key); the framework
+/// checks the rest of the handshake when it upgrades.
+pub(crate) fn asks_for_websocket(headers: &http::HeaderMap) -> bool {
+    let upgrade = headers
+        .get_all(http::header::UPGRADE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("websocket"));
+    upgrade && headers.contains_key(http::header::SEC_WEBSOCKET_KEY)
 }
 
 #[cfg(test)]

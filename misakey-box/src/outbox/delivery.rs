@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::publish_ledger::{InFlightContact, PublishLedger};
+use super::ledger::{InFlightContact, PublishLedger};
 use crate::BoxService;
 use crate::domain::{AddressedUpdate, SequencedUpdate};
 use crate::error::Error;
@@ -67,7 +67,7 @@ impl Default for Maintenance {
 impl BoxService {
     /// Publishes ephemeral updates (no position, not kept: the `ack` echo, or an embedding
     /// application's own notices). A failure is logged; returns how many failed.
-    pub async fn publish_committed(&self, updates: &[AddressedUpdate]) -> usize {
+    pub async fn publish_ephemeral(&self, updates: &[AddressedUpdate]) -> usize {
         let mut failed = 0;
         for AddressedUpdate { recipient, update } in updates {
             if let Err(error) = self

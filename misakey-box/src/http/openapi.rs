@@ -1,18 +1,12 @@
-//! `GET /openapi.json`: the REST endpoints as OpenAPI 3.0.
-//!
-//! Written out rather than derived with poem-openapi: deriving it would hand body parsing and
-//! its error answers to poem-openapi, which parses the body before our handlers can check the
-//! token, ACR, path and CSRF in the documented order, and answers in its own error format.
+//! The OpenAPI 3.0 document of the routes, served at `GET /openapi.json` by every frontend.
 
-use poem::web::Json;
-use poem::{IntoResponse, Response, handler};
 use serde_json::{Value, json};
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
-/// The document.
+/// The OpenAPI document of the protocol's REST routes.
 pub fn document() -> Value {
     let uuid = json!({"type": "string", "format": "uuid"});
     let time = json!({"type": "string", "format": "date-time"});
@@ -121,9 +115,4 @@ pub fn document() -> Value {
             }
         }
     })
-}
-
-#[handler]
-pub(crate) fn openapi() -> Response {
-    Json(document()).into_response()
 }

@@ -1,0 +1,242 @@
+//! Routes: a method, a path pattern, who may call it, and what answers it; and finding the
+//! route of a request.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Response};
+
+use super::HttpSettings;
+use crate::error::Error;
+use crate::{BoxService, Caller};
+
+/// What a route handler returns.
+pub type RouteFuture = Pin<Box<dyn Future<Output = Result<Response<Bytes>, Error>> + Send>>;
+
+type Handler = Arc<dyn Fn(RouteCall) -> RouteFuture + Send + Sync>;
+
+/// Who may call a route; the checks run in the order of DESIGN.md section 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Anyone (no cookies read).
+    Public,
+    /// Any caller with a valid token of the required ACR.
+    Authenticated,
+    /// The caller, on its own resources: the `{id}` segment of the pattern must be a UUID (400)
+    /// and the token's identity (403).
+    OwnIdentity,
+}
+
+/// One route: served by every frontend through [`super::HttpApi`]. Unsafe methods (all but
+/// `GET`, `HEAD` and `OPTIONS`) need the CSRF header.
+#[derive(Clone)]
+pub struct Route {
+    pub(super) method: Method,
+    pub(super) segments: Vec<Segment>,
+    pub(super) access: Access,
+    pub(super) json_body: bool,
+    pub(super) action: Action,
+}
+
+#[derive(Clone)]
+pub(super) enum Action {
+    Handler(Handler),
+    /// The realtime socket of `/box-users/{id}/ws`.
+    Socket,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Segment {
+    Literal(String),
+    /// `{name}`: any non-empty segment, captured.
+    Param(String),
+}
+
+impl Route {
+    /// A route answering `method` on `pattern` (segments `{name}` capture, e.g.
+    /// `/box-users/{id}/contact`) with `handler`.
+    pub fn new<F, Fut>(method: Method, pattern: &str, access: Access, handler: F) -> Self
+    where
+        F: Fn(RouteCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<Bytes>, Error>> + Send + 'static,
+    {
+        Self {
+            method,
+            segments: parse_pattern(pattern),
+            access,
+            json_body: false,
+            action: Action::Handler(Arc::new(move |call| Box::pin(handler(call)))),
+        }
+    }
+
+    /// The route takes a JSON body: `Content-Type: application/json`, within the size limit,
+    /// parsed, in [`RouteCall::body`] (checked after authentication and CSRF).
+    #[must_use]
+    pub fn with_json_body(mut self) -> Self {
+        self.json_body = true;
+        self
+    }
+
+    pub(super) fn socket(pattern: &str) -> Self {
+        Self {
+            method: Method::GET,
+            segments: parse_pattern(pattern),
+            access: Access::OwnIdentity,
+            json_body: false,
+            action: Action::Socket,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The pattern, as written to [`Route::new`].
+    pub fn pattern(&self) -> String {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => format!("/{text}"),
+                Segment::Param(name) => format!("/{{{name}}}"),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("method", &self.method)
+            .field("pattern", &self.pattern())
+            .field("access", &self.access)
+            .field("json_body", &self.json_body)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_pattern(pattern: &str) -> Vec<Segment> {
+    pattern
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => Segment::Param(name.to_owned()),
+                None => Segment::Literal(segment.to_owned()),
+            },
+        )
+        .collect()
+}
+
+/// The path segments a route captured, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams(Vec<(String, String)>);
+
+impl PathParams {
+    /// The segment captured as `{name}`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Everything a route handler gets, already checked.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RouteCall {
+    /// The service.
+    pub service: BoxService,
+    /// The HTTP settings.
+    pub settings: Arc<HttpSettings>,
+    /// The authenticated caller (`None` on [`Access::Public`] routes).
+    pub caller: Option<Caller>,
+    /// The captured path segments.
+    pub params: PathParams,
+    /// The raw query string.
+    pub query: Option<String>,
+    /// The parsed JSON body, on routes [`with_json_body`](Route::with_json_body).
+    pub body: Option<serde_json::Value>,
+}
+
+impl RouteCall {
+    /// The caller of an authenticated route (an internal error on a public one: a bug).
+    pub fn caller(&self) -> Result<&Caller, Error> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| Error::internal("this route reads a caller but is public"))
+    }
+
+    /// The JSON body of a route declared [`with_json_body`](Route::with_json_body).
+    pub fn body(&self) -> Result<&serde_json::Value, Error> {
+        self.body
+            .as_ref()
+            .ok_or_else(|| Error::internal("this route reads a body but declares none"))
+    }
+}
+
+/// A route and what its pattern captured.
+pub(super) struct Found<'a> {
+    pub(super) route: &'a Route,
+    pub(super) params: PathParams,
+}
+
+/// The route answering `method` on `path`, if any.
+pub(super) fn find<'a>(routes: &'a [Route], method: &Method, path: &str) -> Option<Found<'a>> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    routes
+        .iter()
+        .filter(|route| route.method == *method && route.segments.len() == segments.len())
+        .find_map(|route| {
+            let mut params = Vec::new();
+            for (pattern, actual) in route.segments.iter().zip(&segments) {
+                match pattern {
+                    Segment::Literal(text) if text == actual => {}
+                    Segment::Literal(_) => return None,
+                    Segment::Param(_) if actual.is_empty() => return None,
+                    Segment::Param(name) => params.push((name.clone(), (*actual).to_owned())),
+                }
+            }
+            Some(Found {
+                route,
+                params: PathParams(params),
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(_: RouteCall) -> std::future::Ready<Result<Response<Bytes>, Error>> {
+        std::future::ready(Ok(Response::new(Bytes::new())))
+    }
+
+    #[test]
+    fn patterns_capture_their_segments() {
+        let routes = vec![
+            Route::new(
+                Method::POST,
+                "/box-users/{id}/contact",
+                Access::OwnIdentity,
+                ok,
+            ),
+            Route::new(Method::GET, "/csrf", Access::Public, ok),
+        ];
+        assert_eq!(routes[0].pattern(), "/box-users/{id}/contact");
+        let found = find(&routes, &Method::POST, "/box-users/abc/contact").unwrap();
+        assert_eq!(found.params.get("id"), Some("abc"));
+        assert_eq!(found.route.pattern(), "/box-users/{id}/contact");
+        assert!(find(&routes, &Method::GET, "/box-users/abc/contact").is_none());
+        assert!(find(&routes, &Method::POST, "/box-users/abc").is_none());
+        assert!(find(&routes, &Method::POST, "/box-users//contact").is_none());
+        assert!(find(&routes, &Method::GET, "/csrf").is_some());
+        assert!(find(&routes, &Method::GET, "/csrf/x").is_none());
+        assert!(find(&routes, &Method::GET, "/csrf/").is_none());
+    }
+}

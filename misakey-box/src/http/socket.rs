@@ -1,0 +1,103 @@
+//! The WebSocket handshake of `GET /box-users/{id}/ws`: decided here, upgraded by the
+//! frontend, run by [`crate::socket::run_socket`].
+
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures::{Sink, Stream};
+use http::Response;
+use http::request::Parts;
+
+use super::{HttpApi, error_response, rules};
+use crate::error::Error;
+use crate::socket::{ClientFrame, ServerFrame, ShutdownSignal, SocketEnd, SocketSettings};
+use crate::{Caller, SocketSession, SocketSubscription};
+
+/// An authorised WebSocket handshake whose caller is already subscribed: what a frontend
+/// upgrades and then [`run`](Self::run)s.
+#[derive(Debug)]
+#[must_use = "upgrade the connection and run the socket, or answer `refuse()`"]
+pub struct SocketUpgrade {
+    session: SocketSession,
+    // Some frameworks want the upgrade callback `Sync`; a subscription is only `Send`.
+    subscription: Mutex<SocketSubscription>,
+    since: Option<u64>,
+    settings: SocketSettings,
+    shutdown: ShutdownSignal,
+}
+
+/// Checks after authorisation, in the documented order: `Origin`, `since`, an upgrade
+/// request; then subscribes before the 101, so that nothing published after it is missed.
+pub(super) async fn handshake(
+    api: &HttpApi,
+    caller: Caller,
+    parts: &Parts,
+) -> Result<SocketUpgrade, Error> {
+    rules::check_origin(
+        parts
+            .headers
+            .get(http::header::ORIGIN)
+            .map(|value| value.as_bytes()),
+        &api.settings().allowed_origins,
+    )?;
+    let since = rules::since_from_query(parts.uri.query())?;
+    if !rules::asks_for_websocket(&parts.headers) {
+        return Err(rules::websocket_upgrade_required());
+    }
+    let session = api.service().socket_session(&caller);
+    let subscription = session.subscribe().await?;
+    Ok(SocketUpgrade {
+        session,
+        subscription: Mutex::new(subscription),
+        since,
+        settings: api.settings().socket,
+        shutdown: api.service().shutdown_signal().clone(),
+    })
+}
+
+impl SocketUpgrade {
+    /// Timers and limits of the socket: size the WebSocket library with
+    /// [`SocketSettings::READ_BUFFER_BYTES`], [`SocketSettings::MAX_WRITE_BUFFER_BYTES`], no
+    /// write buffering, and [`SocketSettings::library_message_limit`] for messages and frames.
+    pub fn settings(&self) -> &SocketSettings {
+        &self.settings
+    }
+
+    /// The answer when the framework will not upgrade the connection (a handshake it finds
+    /// incomplete): 400, in the error format. The subscription ends here.
+    pub fn refuse(self) -> Response<Bytes> {
+        error_response(&rules::websocket_upgrade_required())
+    }
+
+    /// Runs the upgraded socket until it ends (see [`crate::socket::run_socket`]): `incoming`
+    /// is what the client sends, `outgoing` takes what the server sends. The server's shutdown
+    /// closes it with 1001 and waits for it.
+    pub async fn run<I, O>(self, incoming: I, outgoing: O) -> SocketEnd
+    where
+        I: Stream<Item = ClientFrame> + Unpin,
+        O: Sink<ServerFrame> + Unpin,
+    {
+        let Self {
+            session,
+            subscription,
+            since,
+            settings,
+            shutdown,
+        } = self;
+        let subscription = subscription
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let socket = crate::socket::run_socket(
+            session,
+            subscription,
+            incoming,
+            outgoing,
+            settings,
+            since,
+            shutdown.clone().wait(),
+        );
+        let end = shutdown.track(socket).await;
+        tracing::debug!(?end, "socket ended");
+        end
+    }
+}
