@@ -9,7 +9,7 @@ use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::{BoxService, Config, Ports, Running};
 use misakey_box_examples::listener::{Event, listen};
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
-use misakey_box_testkit::conformance::client::{get, post_contact};
+use misakey_box_testkit::conformance::client::post_contact;
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
 use misakey_box_testkit::database::TestDatabase;
 use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
@@ -97,10 +97,14 @@ async fn the_poem_application_serves_its_routes_and_the_box_routes_under_api() {
         poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(listener).unwrap()).run(app),
     );
 
-    let app_target = ConformanceTarget::new(format!("http://{address}"));
+    // The application's own route (not in the box routes' OpenAPI document).
+    let about = reqwest::get(format!("http://{address}/about"))
+        .await
+        .unwrap();
+    assert_eq!(about.status(), 200);
     assert_eq!(
-        get(&app_target, "/about").await,
-        (200, json!({"app": "my-app", "boxes": "/api"}))
+        about.json::<serde_json::Value>().await.unwrap(),
+        json!({"app": "my-app", "boxes": "/api"})
     );
     let api = ConformanceTarget::new(format!("http://{address}/api"));
     assert_eq!(
@@ -121,5 +125,51 @@ async fn the_poem_application_serves_its_routes_and_the_box_routes_under_api() {
         response.headers()["x-served-by"],
         "my-app",
         "the application's middleware wraps the box routes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poem_and_axum_serve_the_same_openapi_document_byte_for_byte() {
+    let database = TestDatabase::sqlite().await;
+    let (api, _running) = api(&database).await;
+    let poem_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let poem_address = poem_listener.local_addr().unwrap();
+    tokio::spawn(
+        poem::Server::new_with_acceptor(TcpAcceptor::from_tokio(poem_listener).unwrap())
+            .run(misakey_box_poem::routes(api.clone())),
+    );
+    let axum_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let axum_address = axum_listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            axum_listener,
+            misakey_box_examples::axum_embedding::router(api),
+        )
+        .await
+    });
+    let mut documents = Vec::new();
+    for address in [poem_address, axum_address] {
+        let response = reqwest::get(format!("http://{address}/openapi.json"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        documents.push(response.bytes().await.unwrap());
+    }
+    assert_eq!(documents[0], documents[1]);
+    let document: serde_json::Value = serde_json::from_slice(&documents[0]).unwrap();
+    assert_eq!(
+        document["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        [
+            "/box-users/{id}/contact",
+            "/box-users/{id}/ws",
+            "/csrf",
+            "/healthz",
+            "/openapi.json"
+        ]
     );
 }

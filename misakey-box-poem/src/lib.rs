@@ -5,8 +5,8 @@
 //!
 //! This crate only translates: poem's request becomes an `http` one for the core's
 //! [`HttpApi`], which routes and checks it and answers; poem's WebSocket becomes the core's
-//! frame stream and sink. Every route of the protocol (see the core's
-//! [`openapi_document`](misakey_box::http::openapi_document)) is served, including routes
+//! frame stream and sink. Every route of the protocol (listed by
+//! [`HttpApi::openapi`](misakey_box::http::HttpApi::openapi)) is served, including routes
 //! added to the core later, with no code here.
 //!
 //! ```no_run

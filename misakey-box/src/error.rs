@@ -13,44 +13,81 @@ use serde::Serialize;
 /// A boxed error from an adapter (database driver, broker client...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// What went wrong, in the words of the wire format (`code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// The request is malformed or breaks a validation rule.
-    BadRequest,
-    /// No valid credentials were presented.
-    Unauthorized,
-    /// The credentials are valid but do not allow this.
-    Forbidden,
-    /// Something the request refers to does not exist.
-    NotFound,
-    /// The request collides with existing state.
-    Conflict,
-    /// The request body is larger than allowed.
-    RequestEntityTooLarge,
-    /// A bug or an unexpected failure on the server side.
-    Internal,
-    /// A dependency (database, broker) cannot be reached right now.
-    ServiceUnavailable,
+/// Declares an enum whose variants each have one word on the wire, written once: `as_str`,
+/// `Display`, serialisation and the JSON schema (hence the OpenAPI document) all read it.
+macro_rules! wire_words {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident => $word:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order of declaration.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The word used on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "enum": [$($word),+]})
+            }
+        }
+    };
+}
+
+wire_words! {
+    /// What went wrong, in the words of the wire format (`code`).
+    pub enum ErrorCode {
+        /// The request is malformed or breaks a validation rule.
+        BadRequest => "bad_request",
+        /// No valid credentials were presented.
+        Unauthorized => "unauthorized",
+        /// The credentials are valid but do not allow this.
+        Forbidden => "forbidden",
+        /// Something the request refers to does not exist.
+        NotFound => "not_found",
+        /// The request collides with existing state.
+        Conflict => "conflict",
+        /// The request body is larger than allowed.
+        RequestEntityTooLarge => "request_entity_too_large",
+        /// A bug or an unexpected failure on the server side.
+        Internal => "internal",
+        /// A dependency (database, broker) cannot be reached right now.
+        ServiceUnavailable => "service_unavailable",
+    }
 }
 
 impl ErrorCode {
-    /// The snake_case word used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BadRequest => "bad_request",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::Conflict => "conflict",
-            Self::RequestEntityTooLarge => "request_entity_too_large",
-            Self::Internal => "internal",
-            Self::ServiceUnavailable => "service_unavailable",
-        }
-    }
-
     /// The HTTP status the code is named after, for HTTP frontends (the one mapping every
     /// frontend shares, so that poem, axum or any other answer alike).
     pub fn http_status(self) -> u16 {
@@ -67,84 +104,41 @@ impl ErrorCode {
     }
 }
 
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+wire_words! {
+    /// Which part of the request the error is about (`origin`).
+    pub enum Origin {
+        /// The request body.
+        Body => "body",
+        /// A path segment.
+        Path => "path",
+        /// The query string.
+        Query => "query",
+        /// A request header.
+        Headers => "headers",
+        /// A cookie.
+        Cookies => "cookies",
+        /// The authentication context reference of the token is too low.
+        Acr => "acr",
+        /// Not attributable to one part of the request.
+        NotDefined => "not_defined",
     }
 }
 
-/// Which part of the request the error is about (`origin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Origin {
-    /// The request body.
-    Body,
-    /// A path segment.
-    Path,
-    /// The query string.
-    Query,
-    /// A request header.
-    Headers,
-    /// A cookie.
-    Cookies,
-    /// The authentication context reference of the token is too low.
-    Acr,
-    /// Not attributable to one part of the request.
-    NotDefined,
-}
-
-impl Origin {
-    /// The snake_case word used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Body => "body",
-            Self::Path => "path",
-            Self::Query => "query",
-            Self::Headers => "headers",
-            Self::Cookies => "cookies",
-            Self::Acr => "acr",
-            Self::NotDefined => "not_defined",
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why one field failed: the value of an entry of `details`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Detail {
-    /// The field is missing or empty.
-    Required,
-    /// The field is present but not of the expected shape (not a UUID, not base64...).
-    Malformed,
-    /// The field has the right shape but a value that is not accepted.
-    Invalid,
-    /// The value collides with existing state.
-    Conflict,
-    /// The value refers to something that does not exist.
-    NotFound,
-    /// The value is not allowed for this caller.
-    Forbidden,
-}
-
-impl Detail {
-    /// The snake_case word used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Required => "required",
-            Self::Malformed => "malformed",
-            Self::Invalid => "invalid",
-            Self::Conflict => "conflict",
-            Self::NotFound => "not_found",
-            Self::Forbidden => "forbidden",
-        }
+wire_words! {
+    /// Why one field failed: the value of an entry of `details`.
+    pub enum Detail {
+        /// The field is missing or empty.
+        Required => "required",
+        /// The field is present but not of the expected shape (not a UUID, not base64...).
+        Malformed => "malformed",
+        /// The field has the right shape but a value that is not accepted.
+        Invalid => "invalid",
+        /// The value collides with existing state.
+        Conflict => "conflict",
+        /// The value refers to something that does not exist.
+        NotFound => "not_found",
+        /// The value is not allowed for this caller.
+        Forbidden => "forbidden",
     }
 }
 
@@ -163,16 +157,27 @@ pub struct Error {
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
-/// The JSON body of an error response (DESIGN.md section 4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The JSON body of an error response (`docs/protocol.md`, "Errors").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(
+    rename = "Error",
+    deny_unknown_fields,
+    description = "The body of every error response."
+)]
 pub struct ErrorBody<'a> {
     /// See [`ErrorCode`].
+    #[schemars(description = "What went wrong, named after the HTTP status.")]
     pub code: ErrorCode,
     /// See [`Origin`].
+    #[schemars(description = "Which part of the request the error is about.")]
     pub origin: Origin,
     /// Human-readable description.
     pub desc: &'a str,
-    /// Field -> detail word.
+    /// Field (a dotted path for nested body fields) -> a [`Detail`] word, or the required
+    /// level for `required_acr`.
+    #[schemars(
+        description = "Field (a dotted path for nested body fields) -> required, malformed, invalid, conflict, not_found or forbidden; `required_acr` -> the level required."
+    )]
     pub details: &'a BTreeMap<String, String>,
 }
 

@@ -61,13 +61,18 @@ pub enum Csrf {
 /// A status and a JSON body (`Value::Null` if the body is not JSON).
 pub type Answer = (u16, Value);
 
-async fn answer(response: reqwest::Response) -> Answer {
+/// The answer, after checking it against the server's OpenAPI document.
+async fn answer(
+    target: &ConformanceTarget,
+    method: &str,
+    path: &str,
+    response: reqwest::Response,
+) -> Answer {
     let status = response.status().as_u16();
     let bytes = response.bytes().await.expect("response body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    super::openapi_check::check_answer(target, method, path, status, &body).await;
+    (status, body)
 }
 
 /// `GET path` on the target.
@@ -78,7 +83,7 @@ pub async fn get(target: &ConformanceTarget, path: &str) -> Answer {
         .send()
         .await
         .expect("GET");
-    answer(response).await
+    answer(target, "GET", path, response).await
 }
 
 /// A CSRF token and the `csrftoken` cookie carrying it, from `GET /csrf`.
@@ -98,7 +103,7 @@ pub async fn csrf_token(target: &ConformanceTarget) -> (String, String) {
         .and_then(|value| value.split(';').next())
         .expect("GET /csrf sets the csrftoken cookie")
         .to_owned();
-    let (status, body) = answer(response).await;
+    let (status, body) = answer(target, "GET", "/csrf", response).await;
     assert_eq!(status, 200, "GET /csrf: {body}");
     let token = body["csrf_token"]
         .as_str()
@@ -150,7 +155,7 @@ pub async fn post_raw(
     if let Some(content_type) = content_type {
         request = request.header(reqwest::header::CONTENT_TYPE, content_type);
     }
-    answer(request.send().await.expect("POST")).await
+    answer(target, "POST", path, request.send().await.expect("POST")).await
 }
 
 /// A well-formed contact request by `token`'s identity `caller`.
@@ -289,6 +294,7 @@ async fn open_socket_at(
                 .as_deref()
                 .and_then(|b| serde_json::from_slice(b).ok())
                 .unwrap_or(Value::Null);
+            super::openapi_check::check_answer(target, "GET", path, status, &body).await;
             Err((status, body))
         }
         Err(other) => panic!("socket handshake failed: {other}"),

@@ -17,6 +17,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod openapi_check;
 
 use chrono::{DateTime, Utc};
 use misakey_box::domain::Identity;
@@ -92,7 +93,9 @@ pub fn probe_route() -> misakey_box::http::Route {
             Ok(json_response(misakey_box::http::StatusCode::OK, &answer))
         },
     )
-    .with_json_body()
+    .summary("A host application's route: who called, with what")
+    .request::<serde_json::Value>()
+    .answers::<serde_json::Value>(misakey_box::http::StatusCode::OK, "the caller and the body")
 }
 
 /// An identity of [`fixtures`] by id.

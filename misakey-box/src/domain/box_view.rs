@@ -5,7 +5,8 @@ use uuid::Uuid;
 use super::{AccessMode, BoxEventView, IdentityView};
 
 /// A box as returned to its members (the 201 body of the contact endpoint).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct BoxView {
     /// Box id.
     pub id: Uuid,

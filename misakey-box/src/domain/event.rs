@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::IdentityView;
 
 /// The kind of a box event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub enum EventType {
     /// First event of every box: `{"public_key", "title", "state": "open"}`.
@@ -36,7 +36,7 @@ impl EventType {
 }
 
 /// Who may join a box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AccessMode {
@@ -93,7 +93,8 @@ impl Event {
 }
 
 /// An event inside a box view (`last_event`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct BoxEventView {
     /// Event id.
     pub id: Uuid,
@@ -109,7 +110,8 @@ pub struct BoxEventView {
 }
 
 /// The `object` of an `event.new` update: the event view plus its box and the box's owner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct NewEventView {
     /// Event id.
     pub id: Uuid,

@@ -64,7 +64,8 @@ impl Identity {
 }
 
 /// Public profile of an identity: `creator` of a box, `sender` of an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct IdentityView {
     /// Identity id.
     pub id: Uuid,

@@ -51,7 +51,6 @@ use bytes::Bytes;
 pub use http::{Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
-pub use openapi::document as openapi_document;
 pub use responses::{error_response, json_response};
 pub use routing::{Access, PathParams, Route, RouteCall, RouteFuture};
 pub use rules::{ACCESS_TOKEN_COOKIE, CSRF_COOKIE, CSRF_HEADER, MAX_BODY_BYTES, TOKEN_TYPE_COOKIE};
@@ -112,29 +111,52 @@ struct Inner {
     service: BoxService,
     settings: Arc<HttpSettings>,
     routes: Vec<Route>,
+    /// The OpenAPI document of `routes`, and its JSON as served.
+    openapi: (serde_json::Value, Bytes),
+}
+
+impl Inner {
+    fn new(service: BoxService, settings: Arc<HttpSettings>, routes: Vec<Route>) -> Self {
+        let document = openapi::document(&routes, &settings);
+        let bytes = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+        Self {
+            service,
+            settings,
+            routes,
+            openapi: (document, bytes),
+        }
+    }
 }
 
 impl HttpApi {
-    /// The routes of the protocol (see [`openapi_document`] for the list) over `service`.
+    /// The routes of the protocol (listed in [`openapi`](Self::openapi)) over `service`.
     pub fn new(service: BoxService, settings: HttpSettings) -> Self {
+        let inner = Inner::new(service, Arc::new(settings), routes::protocol_routes());
         Self {
-            inner: Arc::new(Inner {
-                service,
-                settings: Arc::new(settings),
-                routes: routes::protocol_routes(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 
     /// Adds a route of the host application, served by every frontend with the same
-    /// authentication, CSRF, body and error rules as the protocol's own.
+    /// authentication, CSRF, body and error rules as the protocol's own, and listed in the
+    /// OpenAPI document.
     #[must_use]
     pub fn with_route(self, route: Route) -> Self {
-        let mut inner = Arc::unwrap_or_clone(self.inner);
-        inner.routes.push(route);
+        let Inner {
+            service,
+            settings,
+            mut routes,
+            ..
+        } = Arc::unwrap_or_clone(self.inner);
+        routes.push(route);
         Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner::new(service, settings, routes)),
         }
+    }
+
+    /// The OpenAPI 3.1 document of the routes, as `GET /openapi.json` serves it.
+    pub fn openapi(&self) -> &serde_json::Value {
+        &self.inner.openapi.0
     }
 
     /// The service the routes run on.
@@ -219,11 +241,23 @@ impl HttpApi {
                 )
             }
         };
-        let Action::Handler(handler) = &route.action else {
-            let caller = caller.ok_or_else(|| Error::internal("a socket route must authorise"))?;
-            return socket::handshake(self, caller, &parts)
-                .await
-                .map(Handled::Upgrade);
+        let handler = match &route.action {
+            Action::Handler(handler) => handler,
+            Action::Socket => {
+                let caller =
+                    caller.ok_or_else(|| Error::internal("a socket route must authorise"))?;
+                return socket::handshake(self, caller, &parts)
+                    .await
+                    .map(Handled::Upgrade);
+            }
+            Action::OpenApi => {
+                let mut response = Response::new(self.inner.openapi.1.clone());
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                return Ok(Handled::Respond(response));
+            }
         };
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
             rules::check_csrf(

@@ -1,118 +1,152 @@
-//! The OpenAPI 3.0 document of the routes, served at `GET /openapi.json` by every frontend.
+//! The OpenAPI 3.1 document of an [`super::HttpApi`], served at `GET /openapi.json` by every
+//! frontend: made from the route table (methods, patterns, access, CSRF, bodies, limits) and
+//! from the JSON schemas of the types the routes answer with, so that it cannot drift from
+//! what the server does. The conformance suite validates every answer it receives against it.
 
-use serde_json::{Value, json};
+use schemars::generate::{Contract, SchemaSettings};
+use serde_json::{Map, Value, json};
 
-fn error_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
-}
+use super::HttpSettings;
+use super::routing::{Access, Action, Route};
+use super::rules::CSRF_HEADER;
+use crate::error::ErrorBody;
 
-/// The OpenAPI document of the protocol's REST routes.
-pub fn document() -> Value {
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let time = json!({"type": "string", "format": "date-time"});
-    let nullable_string = json!({"type": "string", "nullable": true});
-    let identity_view = json!({
-        "type": "object",
-        "required": ["id", "display_name", "avatar_url", "identifier_value", "identifier_kind"],
-        "properties": {
-            "id": uuid, "display_name": {"type": "string"}, "avatar_url": nullable_string,
-            "identifier_value": {"type": "string"}, "identifier_kind": {"type": "string"}
+/// The document of `routes` served with `settings`.
+pub(super) fn document(routes: &[Route], settings: &HttpSettings) -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+            // Schemas describe what the server writes: optional fields are present as null.
+            s.contract = Contract::Serialize;
+        })
+        .into_generator();
+    let error = Value::from(generator.subschema_for::<ErrorBody<'static>>());
+    let mut paths = Map::new();
+    for route in routes {
+        let operation = operation(route, settings, &mut generator, &error);
+        let item = paths
+            .entry(route.pattern())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(item) = item {
+            item.insert(route.method.as_str().to_ascii_lowercase(), operation);
         }
-    });
-    let path_id = json!({"name": "id", "in": "path", "required": true, "description": "the caller's identity id", "schema": uuid});
-    let cookies = json!([{"accessToken": [], "tokenType": []}]);
+    }
     json!({
-        "openapi": "3.0.3",
-        "info": {"title": "misakey-box", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Contact another identity and receive realtime notifications. Errors: {code, origin, desc, details}."},
-        "paths": {
-            "/box-users/{id}/contact": {"post": {
-                "summary": "Create a box with another identity and invite it",
-                "security": cookies,
-                "parameters": [path_id, {"name": "X-CSRF-Token", "in": "header", "required": true,
-                    "description": "the token of GET /csrf, also in the csrftoken cookie", "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactRequest"}}}},
-                "responses": {
-                    "201": {"description": "the new box", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BoxView"}}}},
-                    "400": error_response("malformed path id, body, content type or field (details name each field)"),
-                    "401": error_response("missing or invalid accesstoken / tokentype cookie"),
-                    "403": error_response("ACR too low, path id not the caller, CSRF token missing or wrong, contacted identity without account"),
-                    "404": error_response("contacted identity unknown"),
-                    "409": error_response("other_share_hash already used, or the contacted identity has no key for invitations"),
-                    "413": error_response("body over 64 KiB"),
-                    "503": error_response("storage unavailable")
-                }
-            }},
-            "/box-users/{id}/ws": {"get": {
-                "summary": "WebSocket of the caller's realtime updates: text frames {\"type\", \"object\"}",
-                "security": cookies,
-                "parameters": [path_id],
-                "responses": {
-                    "101": {"description": "the socket is open"},
-                    "400": error_response("malformed path id, or not a WebSocket handshake"),
-                    "401": error_response("missing or invalid accesstoken / tokentype cookie"),
-                    "403": error_response("ACR too low, path id not the caller, or Origin not allowed"),
-                    "503": error_response("notification bus unavailable")
-                }
-            }},
-            "/csrf": {"get": {
-                "summary": "A CSRF token, also set as the csrftoken cookie",
-                "responses": {"200": {"description": "the token", "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["csrf_token"], "properties": {"csrf_token": {"type": "string"}}}}}}}
-            }},
-            "/healthz": {"get": {
-                "summary": "Whether the storage and the bus answer",
-                "responses": {"200": {"description": "healthy"}, "503": error_response("a dependency is down")}
-            }}
+        "openapi": "3.1.0",
+        "info": {
+            "title": "misakey-box",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Contact another identity and receive realtime notifications. \
+                Every error answers in the Error schema; a path or method not listed here is \
+                404 `no such route`.",
         },
+        "paths": paths,
         "components": {
             "securitySchemes": {
-                "accessToken": {"type": "apiKey", "in": "cookie", "name": "accesstoken"},
-                "tokenType": {"type": "apiKey", "in": "cookie", "name": "tokentype", "description": "bearer"}
+                "accessToken": {"type": "apiKey", "in": "cookie", "name": super::ACCESS_TOKEN_COOKIE},
+                "tokenType": {"type": "apiKey", "in": "cookie", "name": super::TOKEN_TYPE_COOKIE,
+                              "description": "`bearer`"},
             },
-            "schemas": {
-                "ContactRequest": {
-                    "type": "object",
-                    "required": ["contacted_identity_id", "box", "key_share", "invitation_data"],
-                    "properties": {
-                        "contacted_identity_id": uuid,
-                        "box": {"type": "object", "required": ["title", "public_key"], "properties": {
-                            "title": {"type": "string", "minLength": 1, "maxLength": 50},
-                            "public_key": {"type": "string", "description": "unpadded URL-safe base64, optionally prefixed com.misakey.aes-rsa-enc:"}}},
-                        "key_share": {"type": "object", "required": ["misakey_share", "other_share_hash", "encrypted_invitation_key_share"], "properties": {
-                            "misakey_share": {"type": "string", "description": "base64"},
-                            "other_share_hash": {"type": "string", "description": "unpadded URL-safe base64, unique"},
-                            "encrypted_invitation_key_share": {"type": "string", "description": "base64"}}},
-                        "invitation_data": {"type": "object", "description": "exactly one entry: {contacted identity's non-identified public key: encrypted crypto action}",
-                            "additionalProperties": {"type": "string"}, "minProperties": 1, "maxProperties": 1}
-                    }
-                },
-                "IdentityView": identity_view,
-                "BoxView": {
-                    "type": "object",
-                    "required": ["id", "server_created_at", "public_key", "title", "access_mode", "owner_org_id", "creator", "last_event"],
-                    "properties": {
-                        "id": uuid, "server_created_at": time, "public_key": {"type": "string"}, "title": {"type": "string"},
-                        "access_mode": {"type": "string", "enum": ["public", "limited"]}, "owner_org_id": uuid,
-                        "creator": {"$ref": "#/components/schemas/IdentityView"},
-                        "last_event": {"type": "object", "required": ["id", "type", "content", "server_event_created_at", "sender"], "properties": {
-                            "id": uuid, "type": {"type": "string"}, "content": {"type": "object"}, "server_event_created_at": time,
-                            "sender": {"$ref": "#/components/schemas/IdentityView"}}}
-                    }
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["code", "origin", "desc", "details"],
-                    "properties": {
-                        "code": {"type": "string", "enum": ["bad_request", "unauthorized", "forbidden", "not_found", "conflict",
-                            "request_entity_too_large", "internal", "service_unavailable"]},
-                        "origin": {"type": "string", "enum": ["body", "path", "query", "headers", "cookies", "acr", "not_defined"]},
-                        "desc": {"type": "string"},
-                        "details": {"type": "object", "additionalProperties": {"type": "string"},
-                            "description": "field (dotted path) -> required | malformed | invalid | conflict | not_found | forbidden"}
-                    }
-                }
-            }
-        }
+            "schemas": generator.take_definitions(true),
+        },
     })
+}
+
+/// One operation: the route's own documentation plus what its access, method and body imply.
+fn operation(
+    route: &Route,
+    settings: &HttpSettings,
+    generator: &mut schemars::SchemaGenerator,
+    error: &Value,
+) -> Value {
+    let doc = &route.doc;
+    let unsafe_method = !matches!(route.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let socket = matches!(route.action, Action::Socket);
+    let mut errors: Vec<(u16, String)> = Vec::new();
+    let mut parameters = Vec::new();
+    if route.access != Access::Public {
+        errors.push((
+            401,
+            "missing or invalid accesstoken / tokentype cookie".into(),
+        ));
+        errors.push((403, "ACR too low".into()));
+        errors.push((503, "a dependency (storage, bus) is unavailable".into()));
+    }
+    for name in route.path_params() {
+        let own = route.access == Access::OwnIdentity && name == "id";
+        parameters.push(json!({
+            "name": name, "in": "path", "required": true,
+            "description": if own { "the caller's identity id" } else { "" },
+            "schema": if own { json!({"type": "string", "format": "uuid"}) } else { json!({"type": "string"}) },
+        }));
+    }
+    if route.access == Access::OwnIdentity {
+        errors.push((400, "the path id is not a UUID".into()));
+        errors.push((403, "the path id is not the caller's identity".into()));
+    }
+    if unsafe_method && !socket {
+        parameters.push(json!({
+            "name": CSRF_HEADER, "in": "header", "required": true,
+            "description": "the token of GET /csrf, also sent as the csrftoken cookie",
+            "schema": {"type": "string"},
+        }));
+        errors.push((
+            403,
+            "X-CSRF-Token missing or not the csrftoken cookie".into(),
+        ));
+    }
+    if route.json_body {
+        errors.push((
+            400,
+            "Content-Type not application/json, body not JSON, or fields breaking their rules (details name each)".into(),
+        ));
+        errors.push((413, format!("body over {} bytes", settings.max_body_bytes)));
+    }
+    if socket {
+        errors.push((400, "not a WebSocket handshake".into()));
+        errors.push((403, "Origin not allowed".into()));
+    }
+    for (name, description, schema) in &doc.query {
+        parameters.push(json!({"name": name, "in": "query", "required": false,
+                               "description": description, "schema": schema}));
+    }
+    errors.extend(doc.errors.iter().cloned());
+
+    let mut responses = Map::new();
+    for (status, description, schema) in &doc.answers {
+        let mut answer = json!({"description": description});
+        if let Some(schema) = schema {
+            answer["content"] =
+                json!({"application/json": {"schema": Value::from(schema(generator))}});
+        }
+        responses.insert(status.to_string(), answer);
+    }
+    let mut by_status: Vec<(u16, Vec<String>)> = Vec::new();
+    for (status, description) in errors {
+        match by_status.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, descriptions)) => descriptions.push(description),
+            None => by_status.push((status, vec![description])),
+        }
+    }
+    by_status.sort_by_key(|(status, _)| *status);
+    for (status, descriptions) in by_status {
+        responses.insert(
+            status.to_string(),
+            json!({"description": descriptions.join("; "),
+                   "content": {"application/json": {"schema": error}}}),
+        );
+    }
+    let mut operation = json!({"summary": doc.summary, "responses": responses});
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+    if route.access != Access::Public {
+        operation["security"] = json!([{"accessToken": [], "tokenType": []}]);
+    }
+    if let Some(request) = doc.request {
+        operation["requestBody"] = json!({"required": true, "content": {"application/json": {
+            "schema": Value::from(request(generator))}}});
+    }
+    operation
 }

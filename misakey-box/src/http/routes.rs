@@ -1,29 +1,60 @@
 //! The routes of the protocol: what each one does once [`super::HttpApi`] has checked the
-//! request. Adding a route here adds it to every frontend.
+//! request, and what the OpenAPI document says of it. Adding a route here adds it to every
+//! frontend and to the document.
+
+use std::collections::BTreeMap;
 
 use http::header::SET_COOKIE;
 use http::{HeaderValue, Method, StatusCode};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 
+use super::json_response;
 use super::routing::{Access, Route, RouteCall};
 use super::rules::{CSRF_COOKIE, new_csrf_token};
-use super::{json_response, openapi};
+use crate::domain::BoxView;
 use crate::error::Error;
+use crate::validation::MAX_TITLE_CHARS;
 
 /// Every route of the protocol, in the order of the documentation.
 pub(super) fn protocol_routes() -> Vec<Route> {
     vec![
-        Route::new(
-            Method::POST,
-            "/box-users/{id}/contact",
-            Access::OwnIdentity,
-            contact,
-        )
-        .with_json_body(),
-        Route::socket("/box-users/{id}/ws"),
-        Route::new(Method::GET, "/csrf", Access::Public, csrf),
-        Route::new(Method::GET, "/healthz", Access::Public, healthz),
-        Route::new(Method::GET, "/openapi.json", Access::Public, openapi_json),
+        Route::new(Method::POST, "/box-users/{id}/contact", Access::OwnIdentity, contact)
+            .summary("Create a box with another identity and invite it")
+            .request::<ContactRequestBody>()
+            .answers::<BoxView>(StatusCode::CREATED, "the new box")
+            .fails(StatusCode::NOT_FOUND, "the contacted identity does not exist")
+            .fails(StatusCode::FORBIDDEN, "the contacted identity has no account")
+            .fails(
+                StatusCode::BAD_REQUEST,
+                "invitation_data is not for the contacted identity's key",
+            )
+            .fails(
+                StatusCode::CONFLICT,
+                "other_share_hash already stored, or the contacted identity has no key for invitations",
+            ),
+        Route::socket("/box-users/{id}/ws")
+            .summary(
+                "The caller's realtime updates: a WebSocket of text frames {\"seq\", \"type\", \"object\"}",
+            )
+            .query(
+                "since",
+                "resume after this position: replays what followed, then continues live",
+                json!({"type": "integer", "minimum": 0}),
+            )
+            .answers_empty(StatusCode::SWITCHING_PROTOCOLS, "the socket is open")
+            .fails(StatusCode::BAD_REQUEST, "since is not a non-negative integer"),
+        Route::new(Method::GET, "/csrf", Access::Public, csrf)
+            .summary("A CSRF token, also set as the csrftoken cookie")
+            .answers::<CsrfToken>(StatusCode::OK, "the token"),
+        Route::new(Method::GET, "/healthz", Access::Public, healthz)
+            .summary("Whether the storage and the bus answer")
+            .answers::<Health>(StatusCode::OK, "healthy")
+            .fails(StatusCode::SERVICE_UNAVAILABLE, "a dependency is down"),
+        Route::openapi("/openapi.json")
+            .summary("This document")
+            .answers::<serde_json::Map<String, serde_json::Value>>(StatusCode::OK, "the document"),
     ]
 }
 
@@ -31,6 +62,14 @@ pub(super) fn protocol_routes() -> Vec<Route> {
 async fn contact(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
     let created = call.service.contact(call.caller()?, call.body()?).await?;
     Ok(json_response(StatusCode::CREATED, &created))
+}
+
+/// The body of `GET /csrf`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct CsrfToken {
+    /// Send it back in the `X-CSRF-Token` header of unsafe requests.
+    csrf_token: String,
 }
 
 /// `GET /csrf`: a new token, in the body and in the `csrftoken` cookie (double submit).
@@ -42,19 +81,69 @@ async fn csrf(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
         .same_site(cookie::SameSite::Strict)
         .secure(call.settings.secure_cookies)
         .build();
-    let mut response = json_response(StatusCode::OK, &json!({"csrf_token": token}));
+    let mut response = json_response(
+        StatusCode::OK,
+        &CsrfToken {
+            csrf_token: token.clone(),
+        },
+    );
     let cookie = HeaderValue::from_str(&cookie.encoded().to_string()).map_err(Error::internal)?;
     response.headers_mut().append(SET_COOKIE, cookie);
     Ok(response)
 }
 
+/// The body of a healthy `GET /healthz`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Health {
+    /// Always `ok`.
+    #[schemars(extend("const" = "ok"))]
+    status: &'static str,
+}
+
 /// `GET /healthz`: 200 when the store and the bus answer, else 503 in the error format.
 async fn healthz(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
     call.service.health().await?;
-    Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+    Ok(json_response(StatusCode::OK, &Health { status: "ok" }))
 }
 
-/// `GET /openapi.json`.
-async fn openapi_json(_: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
-    Ok(json_response(StatusCode::OK, &openapi::document()))
+/// The body of `POST /box-users/{id}/contact`. Unknown fields are ignored.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+struct ContactRequestBody {
+    /// The identity to contact (alias: `identity_id`); not the caller.
+    contacted_identity_id: uuid::Uuid,
+    /// The new box.
+    #[serde(rename = "box")]
+    new_box: NewBox,
+    /// The server's share of the box key.
+    key_share: KeyShareBody,
+    /// Exactly one entry: {the contacted identity's non-identified public key: the encrypted
+    /// crypto action}.
+    #[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+    invitation_data: BTreeMap<String, String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+struct NewBox {
+    #[schemars(length(min = 1, max = MAX_TITLE_CHARS))]
+    title: String,
+    /// Unpadded URL-safe base64, optionally prefixed `com.misakey.aes-rsa-enc:`.
+    #[schemars(regex(pattern = r"^(com\.misakey\.aes-rsa-enc:)?[A-Za-z0-9_-]+$"))]
+    public_key: String,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+struct KeyShareBody {
+    /// Base64, standard or URL-safe alphabet, padding optional.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+/_-]+={0,2}$"))]
+    misakey_share: String,
+    /// Unpadded URL-safe base64, unique among all boxes.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    other_share_hash: String,
+    /// Base64, standard or URL-safe alphabet, padding optional.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+/_-]+={0,2}$"))]
+    encrypted_invitation_key_share: String,
 }

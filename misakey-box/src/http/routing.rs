@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Response};
+use http::{Method, Response, StatusCode};
 
 use super::HttpSettings;
 use crate::error::Error;
@@ -31,8 +31,9 @@ pub enum Access {
     OwnIdentity,
 }
 
-/// One route: served by every frontend through [`super::HttpApi`]. Unsafe methods (all but
-/// `GET`, `HEAD` and `OPTIONS`) need the CSRF header.
+/// One route: served by every frontend through [`super::HttpApi`], and described in its
+/// OpenAPI document. Unsafe methods (all but `GET`, `HEAD` and `OPTIONS`) need the CSRF
+/// header.
 #[derive(Clone)]
 pub struct Route {
     pub(super) method: Method,
@@ -40,6 +41,30 @@ pub struct Route {
     pub(super) access: Access,
     pub(super) json_body: bool,
     pub(super) action: Action,
+    pub(super) doc: RouteDoc,
+}
+
+/// A JSON schema of a type, registered in the document's components.
+pub(super) type SchemaOf = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// What the OpenAPI document says of a route beyond what its access, method and body imply
+/// (those errors are documented for every route alike).
+#[derive(Clone, Default)]
+pub(super) struct RouteDoc {
+    pub(super) summary: String,
+    pub(super) request: Option<SchemaOf>,
+    /// Status, description, schema of the body (none: no body).
+    pub(super) answers: Vec<(u16, String, Option<SchemaOf>)>,
+    /// Error statuses of the route's own rules.
+    pub(super) errors: Vec<(u16, String)>,
+    /// Query parameters: name, description, schema.
+    pub(super) query: Vec<(String, String, serde_json::Value)>,
 }
 
 #[derive(Clone)]
@@ -47,6 +72,8 @@ pub(super) enum Action {
     Handler(Handler),
     /// The realtime socket of `/box-users/{id}/ws`.
     Socket,
+    /// The OpenAPI document of the routes.
+    OpenApi,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +97,7 @@ impl Route {
             access,
             json_body: false,
             action: Action::Handler(Arc::new(move |call| Box::pin(handler(call)))),
+            doc: RouteDoc::default(),
         }
     }
 
@@ -88,12 +116,89 @@ impl Route {
             access: Access::OwnIdentity,
             json_body: false,
             action: Action::Socket,
+            doc: RouteDoc::default(),
         }
+    }
+
+    pub(super) fn openapi(pattern: &str) -> Self {
+        Self {
+            method: Method::GET,
+            segments: parse_pattern(pattern),
+            access: Access::Public,
+            json_body: false,
+            action: Action::OpenApi,
+            doc: RouteDoc::default(),
+        }
+    }
+
+    /// Documents the route: a one-line summary.
+    #[must_use]
+    pub fn summary(mut self, summary: &str) -> Self {
+        self.doc.summary = summary.to_owned();
+        self
+    }
+
+    /// Documents the JSON body the route takes (implies [`with_json_body`](Self::with_json_body)).
+    #[must_use]
+    pub fn request<T: schemars::JsonSchema>(mut self) -> Self {
+        self.doc.request = Some(schema_of::<T>);
+        self.with_json_body()
+    }
+
+    /// Documents a success answer with a JSON body of type `T`.
+    #[must_use]
+    pub fn answers<T: schemars::JsonSchema>(
+        mut self,
+        status: StatusCode,
+        description: &str,
+    ) -> Self {
+        self.doc.answers.push((
+            status.as_u16(),
+            description.to_owned(),
+            Some(schema_of::<T>),
+        ));
+        self
+    }
+
+    /// Documents a success answer without a body.
+    #[must_use]
+    pub fn answers_empty(mut self, status: StatusCode, description: &str) -> Self {
+        self.doc
+            .answers
+            .push((status.as_u16(), description.to_owned(), None));
+        self
+    }
+
+    /// Documents an error of the route's own rules (those of authentication, CSRF and the
+    /// body are documented already), in the error format.
+    #[must_use]
+    pub fn fails(mut self, status: StatusCode, description: &str) -> Self {
+        self.doc
+            .errors
+            .push((status.as_u16(), description.to_owned()));
+        self
+    }
+
+    /// Documents a query parameter with its JSON schema.
+    #[must_use]
+    pub fn query(mut self, name: &str, description: &str, schema: serde_json::Value) -> Self {
+        self.doc
+            .query
+            .push((name.to_owned(), description.to_owned(), schema));
+        self
     }
 
     /// The method.
     pub fn method(&self) -> &Method {
         &self.method
+    }
+
+    /// The names of the segments the pattern captures.
+    pub(super) fn path_params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|segment| match segment {
+            Segment::Param(name) => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
     }
 
     /// The pattern, as written to [`Route::new`].

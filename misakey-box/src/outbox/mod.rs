@@ -39,6 +39,29 @@ use crate::{BoxService, Config, Ports};
 /// Keep it until the server stops, then call [`shutdown`](Self::shutdown). Dropping it stops
 /// the same way without waiting: every socket closes with 1001 at once and the outbox hands
 /// over to the other instances.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let bed = misakey_box_testkit::TestBed::new();
+/// # let (ports, config) = (bed.service.ports().clone(), bed.service.config().clone());
+/// let (service, running) = misakey_box::BoxService::start(ports, config).await;
+/// // ... serve `service` until the server stops accepting requests, then:
+/// assert!(running.shutdown(std::time::Duration::from_secs(10)).await);
+/// # }
+/// ```
+///
+/// A server that forgets the handle does not compile with warnings denied:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let bed = misakey_box_testkit::TestBed::new();
+/// # let (ports, config) = (bed.service.ports().clone(), bed.service.config().clone());
+/// misakey_box::BoxService::start(ports, config).await;
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping it stops the outbox and closes every socket: keep it until the server stops"]
 pub struct Running {
@@ -52,6 +75,7 @@ impl BoxService {
     /// by instances that died, this one's previous run included), then runs the outbox
     /// maintenance of [`Config::maintenance`] in a background task until the returned handle
     /// shuts down. Needs a tokio runtime.
+    #[must_use = "the handle runs the outbox and closes the sockets: keep it until the server stops"]
     pub async fn start(ports: Ports, config: Config) -> (BoxService, Running) {
         let (sockets, signal) = Shutdown::new();
         let maintenance = config.maintenance;

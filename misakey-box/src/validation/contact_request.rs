@@ -5,7 +5,8 @@ use super::key_share_policy::{KeyMaterial, KeySharePolicy};
 use crate::error::{Detail, Error, ErrorCode, Origin};
 
 /// Longest accepted box title, in Unicode scalar values.
-const MAX_TITLE_CHARS: usize = 50;
+/// Longest box title, in Unicode scalar values.
+pub(crate) const MAX_TITLE_CHARS: usize = 50;
 
 /// A contact request that passed validation (DESIGN.md section 5, body table).
 #[derive(Debug, Clone, PartialEq, Eq)]

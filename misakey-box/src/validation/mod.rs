@@ -5,6 +5,7 @@ mod contact_request;
 mod key_share_policy;
 
 pub use base64_shape::{decode_standard_or_url_safe, decode_unpadded_url_safe};
+pub(crate) use contact_request::MAX_TITLE_CHARS;
 pub use contact_request::{ContactRequest, parse_uuid};
 pub use key_share_policy::{
     AES_RSA_KEY_PREFIX, DefaultKeySharePolicy, KeyMaterial, KeySharePolicy, NaclKeySharePolicy,
