@@ -2,7 +2,7 @@
 //!
 //! [`Error`] carries *meaning* (a code, where the problem comes from, a description and field
 //! details), never an HTTP status: a frontend maps [`ErrorCode`] to its status once and
-//! serialises [`Error::body`] as it is (DESIGN.md section 4).
+//! serialises [`Error::body`] as it is (`docs/protocol.md`, "Errors").
 
 use std::collections::BTreeMap;
 use std::fmt;

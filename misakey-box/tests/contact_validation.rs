@@ -1,4 +1,5 @@
-//! Every rule of the contact body (DESIGN.md section 5), with a passing and a failing case.
+//! Every rule of the contact body (`docs/protocol.md`, "Contact"), with a passing and a failing
+//! case.
 
 use misakey_box::validation::{
     AES_RSA_KEY_PREFIX, ContactRequest, DefaultKeySharePolicy, KeySharePolicy, NaclKeySharePolicy,

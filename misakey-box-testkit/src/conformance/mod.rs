@@ -1,5 +1,5 @@
 //! The wire-level conformance suite (feature `conformance`): checks a running server over
-//! real HTTP and WebSocket connections against DESIGN.md sections 3 to 6.
+//! real HTTP and WebSocket connections against `docs/protocol.md`.
 //!
 //! The server under test must:
 //! - serve the routes under [`ConformanceTarget::base_url`];

@@ -3,7 +3,8 @@ use uuid::Uuid;
 
 /// An identity as the identity directory knows it: profile, account and public keys.
 ///
-/// Its JSON form is the `identities` entry of the fixtures file (DESIGN.md section 7).
+/// Its JSON form is the `identities` entry of the fixtures file (`docs/protocol.md`, "Fixtures
+/// file").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Identity {

@@ -1,4 +1,4 @@
-//! Domain types, with the exact JSON shapes of DESIGN.md sections 5 and 6.
+//! Domain types, with the exact JSON shapes of `docs/protocol.md` ("Contact", "Realtime").
 
 mod box_view;
 mod crypto_action;

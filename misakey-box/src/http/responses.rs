@@ -1,4 +1,4 @@
-//! Building responses: JSON bodies and the error format of DESIGN.md section 4.
+//! Building responses: JSON bodies and the error format of `docs/protocol.md`, "Errors".
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};

@@ -18,7 +18,7 @@ pub type RouteFuture = Pin<Box<dyn Future<Output = Result<Response<Bytes>, Error
 
 type Handler = Arc<dyn Fn(RouteCall) -> RouteFuture + Send + Sync>;
 
-/// Who may call a route; the checks run in the order of DESIGN.md section 3.
+/// Who may call a route; the checks run in the order of `docs/protocol.md`, "Authentication".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Access {

@@ -1,5 +1,6 @@
-//! The single checks of the HTTP layer (DESIGN.md sections 3 and 4) as plain functions over
-//! header, cookie and query values; [`super::HttpApi`] applies them in the documented order.
+//! The single checks of the HTTP layer (`docs/protocol.md`, "Authentication" and "Errors") as plain
+//! functions over header, cookie and query values; [`super::HttpApi`] applies them in the
+//! documented order.
 
 use base64::Engine as _;
 use uuid::Uuid;

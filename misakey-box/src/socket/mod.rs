@@ -17,7 +17,7 @@ pub use shutdown::{Shutdown, ShutdownSignal};
 
 use crate::domain::Frame;
 
-/// Limits and timers of a socket (DESIGN.md section 6).
+/// Limits and timers of a socket (`docs/protocol.md`, "Realtime").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketSettings {
     /// How often the server pings.

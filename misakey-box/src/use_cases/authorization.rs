@@ -25,9 +25,9 @@ pub struct Caller {
 }
 
 impl BoxService {
-    /// Authorises a request on `/box-users/{path_id}/...`, checking in this order (DESIGN.md
-    /// section 3): token present and valid (401), ACR (403, origin `acr`), path id shape (400),
-    /// path id is the token's identity (403).
+    /// Authorises a request on `/box-users/{path_id}/...`, checking in this order
+    /// (`docs/protocol.md`, "Authentication"): token present and valid (401), ACR (403, origin
+    /// `acr`), path id shape (400), path id is the token's identity (403).
     ///
     /// CSRF and the body come after this: [`crate::http::HttpApi`] checks them.
     pub async fn authorize(

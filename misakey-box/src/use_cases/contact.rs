@@ -13,9 +13,9 @@ use crate::ports::ContactRecord;
 use crate::validation::ContactRequest;
 
 impl BoxService {
-    /// Contacts another identity (DESIGN.md section 5): validates `body`, applies the business
-    /// rules, writes the box, key share, events, invitation and notification in one atomic store
-    /// call, then publishes the realtime updates, and returns the new box.
+    /// Contacts another identity (`docs/protocol.md`, "Contact"): validates `body`, applies the
+    /// business rules, writes the box, key share, events, invitation and notification in one atomic
+    /// store call, then publishes the realtime updates, and returns the new box.
     ///
     /// Errors, in order: every invalid field (400), unknown contacted identity (404), contacted
     /// identity without account (403), invitation key not the contacted identity's (400) or no

@@ -8,7 +8,7 @@ use crate::error::{Detail, Error, ErrorCode, Origin};
 /// Longest box title, in Unicode scalar values.
 pub(crate) const MAX_TITLE_CHARS: usize = 50;
 
-/// A contact request that passed validation (DESIGN.md section 5, body table).
+/// A contact request that passed validation (`docs/protocol.md`, "Contact").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactRequest {
     /// The identity to contact (never the caller).

@@ -27,7 +27,7 @@ pub trait KeySharePolicy: Debug + Send + Sync + 'static {
     fn check(&self, material: KeyMaterial, value: &str) -> Result<(), Detail>;
 }
 
-/// The shapes of DESIGN.md section 5, which the spec's own examples satisfy: unpadded
+/// The shapes of `docs/protocol.md`, "Contact", which the spec's own examples satisfy: unpadded
 /// URL-safe base64 for the box key (optionally AES-RSA prefixed) and the share hash; standard or
 /// URL-safe base64, padding optional, for the shares.
 #[derive(Debug, Clone, Copy, Default)]
