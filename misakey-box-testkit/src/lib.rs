@@ -8,7 +8,8 @@
 //! - [`builders`]: Alice, Bob, [`builders::IdentityBuilder`] and a
 //!   [`builders::ContactRequestBuilder`] that starts valid and changes one field at a time;
 //! - [`TestBed`]: the whole service wired on the above;
-//! - [`contract`]: the behaviour every store must have, as [`store_contract_tests!`].
+//! - [`contract`]: the behaviour every store must have, as [`store_contract_tests!`];
+//! - [`StoreReadBack`]: the rows a store wrote, read back for assertions.
 //!
 //! ## Example
 //!
@@ -36,6 +37,7 @@ pub mod contract;
 #[cfg(feature = "sea-orm")]
 pub mod database;
 mod identities;
+mod read_back;
 mod recording_bus;
 pub mod services;
 mod store;
@@ -44,6 +46,7 @@ mod tokens;
 
 pub use clock::{FixedClock, SequentialIds, default_instant};
 pub use identities::InMemoryIdentityDirectory;
+pub use read_back::StoreReadBack;
 pub use recording_bus::RecordingBus;
 pub use store::InMemoryBoxStore;
 pub use test_bed::{ALICE_TOKEN, BOB_TOKEN, TEST_OWNER_ORG_ID, TestBed};

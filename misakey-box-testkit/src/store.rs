@@ -12,11 +12,15 @@ use misakey_box::domain::{
 };
 use misakey_box::error::StoreError;
 use misakey_box::ports::{
-    BoxStore, ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+    BoxStore, Change, ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat,
+    PublisherRegistry, Retention, UpdateLog,
 };
+
+use crate::StoreReadBack;
 use uuid::Uuid;
 
-/// A [`BoxStore`] in memory: the behaviour every other store is held to by the contract suite.
+/// A [`BoxStore`], [`UpdateLog`] and [`PublisherRegistry`] in memory: the behaviour every
+/// other store is held to by the contract suite.
 ///
 /// [`set_unavailable`](Self::set_unavailable) makes every call fail as a lost database would,
 /// to test what callers do then.
@@ -71,8 +75,8 @@ impl InMemoryBoxStore {
 
     fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(
-                "the in-memory store was set unavailable".into(),
+            return Err(StoreError::unavailable(
+                "the in-memory store was set unavailable",
             ));
         }
         Ok(self.state.lock().unwrap_or_else(PoisonError::into_inner))
@@ -81,33 +85,60 @@ impl InMemoryBoxStore {
 
 #[async_trait]
 impl BoxStore for InMemoryBoxStore {
-    async fn save_contact(
-        &self,
-        record: &ContactRecord,
-    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+    async fn commit(&self, changes: &ChangeSet) -> Result<Vec<SequencedUpdate>, StoreError> {
         let mut state = self.state()?;
         // Checked before any write, under the one lock: all or nothing.
-        if state
-            .key_shares
-            .contains_key(&record.key_share.other_share_hash)
-        {
-            return Err(StoreError::KeyShareConflict);
+        let mut new_hashes = std::collections::HashSet::new();
+        for change in &changes.changes {
+            if let Change::AddKeyShare(share) = change
+                && (state.key_shares.contains_key(&share.other_share_hash)
+                    || !new_hashes.insert(&share.other_share_hash))
+            {
+                return Err(StoreError::KeyShareConflict);
+            }
         }
-        state.events.extend(record.events.iter().cloned());
-        state.key_shares.insert(
-            record.key_share.other_share_hash.clone(),
-            record.key_share.clone(),
-        );
-        state.crypto_actions.push(record.crypto_action.clone());
-        state.notifications.push(record.notification.clone());
-        let mut sequenced = Vec::with_capacity(record.updates.len());
-        for addressed in &record.updates {
+        for change in &changes.changes {
+            match change {
+                Change::AddEvent(event) => state.events.push(event.clone()),
+                Change::AddKeyShare(share) => {
+                    state
+                        .key_shares
+                        .insert(share.other_share_hash.clone(), share.clone());
+                }
+                Change::AddCryptoAction(action) => state.crypto_actions.push(action.clone()),
+                Change::AddNotification(notification) => {
+                    state.notifications.push(notification.clone());
+                }
+                Change::IncrementUnreadCount {
+                    identity_id,
+                    box_id,
+                } => {
+                    *state
+                        .unread_counts
+                        .entry((*identity_id, *box_id))
+                        .or_insert(0) += 1
+                }
+                Change::ResetUnreadCount {
+                    identity_id,
+                    box_id,
+                } => {
+                    state.unread_counts.remove(&(*identity_id, *box_id));
+                }
+                other => {
+                    return Err(StoreError::backend(format!(
+                        "the in-memory store does not know {other:?}"
+                    )));
+                }
+            }
+        }
+        let mut sequenced = Vec::with_capacity(changes.updates.len());
+        for addressed in &changes.updates {
             let position = state.positions.entry(addressed.recipient).or_insert(0);
             *position += 1;
             let entry = LogEntry {
                 seq: *position,
                 update: addressed.update.clone(),
-                created_at: record.created_at,
+                created_at: changes.created_at,
             };
             sequenced.push(entry.sequenced(addressed.recipient));
             state
@@ -119,6 +150,13 @@ impl BoxStore for InMemoryBoxStore {
         Ok(sequenced)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.state().map(drop)
+    }
+}
+
+#[async_trait]
+impl UpdateLog for InMemoryBoxStore {
     async fn updates_after(
         &self,
         identity_id: Uuid,
@@ -176,6 +214,29 @@ impl BoxStore for InMemoryBoxStore {
         Ok(window)
     }
 
+    async fn prune_updates(
+        &self,
+        retention: Retention,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let cutoff = now - retention.max_age;
+        let mut removed = 0;
+        for log in state.logs.values_mut() {
+            let before = log.len();
+            log.retain(|e| e.created_at >= cutoff);
+            let excess = log
+                .len()
+                .saturating_sub(usize::try_from(retention.max_per_identity).unwrap_or(usize::MAX));
+            log.drain(..excess);
+            removed += (before - log.len()) as u64;
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl PublisherRegistry for InMemoryBoxStore {
     async fn publisher_heartbeat(
         &self,
         heartbeat: PublisherHeartbeat,
@@ -208,27 +269,10 @@ impl BoxStore for InMemoryBoxStore {
         self.state()?.publishers.remove(&publisher);
         Ok(())
     }
+}
 
-    async fn prune_updates(
-        &self,
-        retention: Retention,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let mut state = self.state()?;
-        let cutoff = now - retention.max_age;
-        let mut removed = 0;
-        for log in state.logs.values_mut() {
-            let before = log.len();
-            log.retain(|e| e.created_at >= cutoff);
-            let excess = log
-                .len()
-                .saturating_sub(usize::try_from(retention.max_per_identity).unwrap_or(usize::MAX));
-            log.drain(..excess);
-            removed += (before - log.len()) as u64;
-        }
-        Ok(removed)
-    }
-
+#[async_trait]
+impl StoreReadBack for InMemoryBoxStore {
     async fn box_events(&self, box_id: Uuid) -> Result<Vec<Event>, StoreError> {
         Ok(self
             .state()?
@@ -270,29 +314,6 @@ impl BoxStore for InMemoryBoxStore {
             .get(&(identity_id, box_id))
             .copied()
             .unwrap_or(0))
-    }
-
-    async fn increment_unread_count(
-        &self,
-        identity_id: Uuid,
-        box_id: Uuid,
-    ) -> Result<u64, StoreError> {
-        let mut state = self.state()?;
-        let count = state
-            .unread_counts
-            .entry((identity_id, box_id))
-            .or_insert(0);
-        *count += 1;
-        Ok(*count)
-    }
-
-    async fn reset_unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<(), StoreError> {
-        self.state()?.unread_counts.remove(&(identity_id, box_id));
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.state().map(drop)
     }
 }
 

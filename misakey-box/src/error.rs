@@ -13,6 +13,9 @@ use serde::Serialize;
 /// A boxed error from an adapter (database driver, broker client...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// An adapter's error that several answers may share (the contacts of one failed batch).
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Declares an enum whose variants each have one word on the wire, written once: `as_str`,
 /// `Display`, serialisation and the JSON schema (hence the OpenAPI document) all read it.
 macro_rules! wire_words {
@@ -154,7 +157,7 @@ pub struct Error {
     desc: String,
     details: BTreeMap<String, String>,
     #[source]
-    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<SharedError>,
 }
 
 /// The JSON body of an error response (`docs/protocol.md`, "Errors").
@@ -318,7 +321,8 @@ impl PartialEq for Error {
 }
 
 /// What a storage port (box store, identity directory, token introspection) can fail with.
-#[derive(Debug, thiserror::Error)]
+/// Cloning shares the cause: one failed batch answers each of its callers.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// A key share with the same `other_share_hash` is already stored.
@@ -326,10 +330,22 @@ pub enum StoreError {
     KeyShareConflict,
     /// The storage cannot be reached (connection refused, pool timed out...).
     #[error("storage unavailable")]
-    Unavailable(#[source] BoxError),
+    Unavailable(#[source] SharedError),
     /// Any other storage failure.
     #[error("storage failure")]
-    Backend(#[source] BoxError),
+    Backend(#[source] SharedError),
+}
+
+impl StoreError {
+    /// The storage cannot be reached, because of `cause`.
+    pub fn unavailable(cause: impl Into<BoxError>) -> Self {
+        Self::Unavailable(Arc::from(cause.into()))
+    }
+
+    /// The storage failed otherwise, because of `cause`.
+    pub fn backend(cause: impl Into<BoxError>) -> Self {
+        Self::Backend(Arc::from(cause.into()))
+    }
 }
 
 impl From<StoreError> for Error {
@@ -341,8 +357,14 @@ impl From<StoreError> for Error {
                 "a key share with this other_share_hash already exists",
             )
             .with_detail("key_share.other_share_hash", Detail::Conflict),
-            StoreError::Unavailable(source) => Error::service_unavailable(source),
-            StoreError::Backend(source) => Error::internal(source),
+            StoreError::Unavailable(source) => Error {
+                source: Some(source),
+                ..Error::service_unavailable("")
+            },
+            StoreError::Backend(source) => Error {
+                source: Some(source),
+                ..Error::internal("")
+            },
         }
     }
 }
@@ -421,11 +443,11 @@ mod tests {
             })
         );
         assert_eq!(
-            Error::from(StoreError::Unavailable("connection refused".into())).code(),
+            Error::from(StoreError::unavailable("connection refused")).code(),
             ErrorCode::ServiceUnavailable
         );
         assert_eq!(
-            Error::from(StoreError::Backend("boom".into())).code(),
+            Error::from(StoreError::backend("boom")).code(),
             ErrorCode::Internal
         );
         assert_eq!(

@@ -32,7 +32,7 @@
 //!
 //! ```
 //! use futures::StreamExt as _;
-//! use misakey_box::ports::BoxStore as _;
+//! use misakey_box_testkit::StoreReadBack as _;
 //! use misakey_box_testkit::{SequentialIds, TestBed};
 //! use serde_json::json;
 //!

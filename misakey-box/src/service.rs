@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::outbox::{Maintenance, PublishLedger};
 use crate::ports::{
-    BoxStore, Clock, IdGenerator, IdentityDirectory, NotificationBus, RandomIds, SystemClock,
-    TokenIntrospector,
+    BoxStore, Clock, IdGenerator, IdentityDirectory, NotificationBus, PublisherRegistry, RandomIds,
+    SystemClock, TokenIntrospector, UpdateLog,
 };
 use crate::socket::ShutdownSignal;
 use crate::validation::{DefaultKeySharePolicy, KeySharePolicy};
@@ -22,8 +22,12 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenIntrospector>,
     /// Identity directory.
     pub identities: Arc<dyn IdentityDirectory>,
-    /// Box store.
+    /// Box store: where use cases commit their changes.
     pub store: Arc<dyn BoxStore>,
+    /// The update logs the store appends to (the same database).
+    pub log: Arc<dyn UpdateLog>,
+    /// The registry of publishing instances (the same database).
+    pub publishers: Arc<dyn PublisherRegistry>,
     /// Notification bus.
     pub bus: Arc<dyn NotificationBus>,
     /// Clock.
@@ -33,27 +37,34 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// The four adapters that need a choice, with the system clock and random UUIDv4 ids.
-    pub fn new(
+    /// The adapters that need a choice, with the system clock and random UUIDv4 ids. `store`
+    /// serves the box store, its update logs and the publishers' registry, which share its
+    /// transactions.
+    pub fn new<S>(
         tokens: Arc<dyn TokenIntrospector>,
         identities: Arc<dyn IdentityDirectory>,
-        store: Arc<dyn BoxStore>,
+        store: Arc<S>,
         bus: Arc<dyn NotificationBus>,
-    ) -> Self {
+    ) -> Self
+    where
+        S: BoxStore + UpdateLog + PublisherRegistry,
+    {
         Self {
             tokens,
             identities,
-            store,
+            store: store.clone(),
+            log: store.clone(),
+            publishers: store,
             bus,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
         }
     }
 
-    /// One storage serving the three storage ports (as `SeaOrmStorage` does), and a bus.
+    /// One storage serving every storage port (as `SeaOrmStorage` does), and a bus.
     pub fn with_storage<S>(storage: Arc<S>, bus: Arc<dyn NotificationBus>) -> Self
     where
-        S: BoxStore + IdentityDirectory + TokenIntrospector,
+        S: BoxStore + UpdateLog + PublisherRegistry + IdentityDirectory + TokenIntrospector,
     {
         Self::new(storage.clone(), storage.clone(), storage, bus)
     }

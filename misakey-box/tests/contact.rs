@@ -2,8 +2,8 @@
 //! every business rule and what a failure leaves behind.
 
 use misakey_box::domain::{CryptoAction, CryptoActionType, Event, EventType, KeyShare};
-use misakey_box::ports::BoxStore as _;
 use misakey_box::{Caller, Config};
+use misakey_box_testkit::StoreReadBack as _;
 use misakey_box_testkit::builders::{
     ALICE_ID, BOB_ACCOUNT_ID, BOB_ID, BOB_INVITATION_KEY, IdentityBuilder,
     SAMPLE_ENCRYPTED_INVITATION, SPEC_BOX_PUBLIC_KEY, SPEC_ENCRYPTED_INVITATION_KEY_SHARE,

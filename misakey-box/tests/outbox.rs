@@ -11,7 +11,8 @@ use futures::StreamExt as _;
 use misakey_box::domain::Frame;
 use misakey_box::error::{BusError, ErrorCode};
 use misakey_box::ports::{
-    BoxStore as _, Clock as _, NotificationBus, PublisherHeartbeat, Retention, Subscription,
+    Clock as _, NotificationBus, PublisherHeartbeat, PublisherRegistry as _, Retention,
+    Subscription, UpdateLog as _,
 };
 use misakey_box::{BoxService, Maintenance};
 use misakey_box_testkit::TestBed;

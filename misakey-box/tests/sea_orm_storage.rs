@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use misakey_box::error::StoreError;
 use misakey_box::fixtures::{FixtureToken, Fixtures};
-use misakey_box::ports::{BoxStore, IdentityDirectory as _, TokenIntrospector as _};
+use misakey_box::ports::{
+    BoxStore, Change, ChangeSet, IdentityDirectory as _, TokenIntrospector as _, UpdateLog as _,
+};
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::storage::entities::{
     access_token, box_event, box_key_share, box_unread_count, crypto_action, identity,
@@ -17,7 +19,9 @@ use misakey_box::storage::entities::{
 use misakey_box::storage::migrations::Migrator;
 use misakey_box::storage::sea_orm::{ConnectOptions, EntityTrait, PaginatorTrait as _};
 use misakey_box::{BoxService, Caller, Config, Credentials, Ports};
+use misakey_box_testkit::StoreReadBack as _;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, alice, bob};
+use misakey_box_testkit::contract::store::SaveContact as _;
 use misakey_box_testkit::contract::store::{
     sample_contact, sample_contact_between, sample_creator,
 };
@@ -305,7 +309,15 @@ async fn everything_is_read_back_after_a_restart(db: &TestDatabase) {
         )
         .await
         .unwrap();
-    db.increment_unread_count(BOB_ID, created.id).await.unwrap();
+    let unread = ChangeSet {
+        changes: vec![Change::IncrementUnreadCount {
+            identity_id: BOB_ID,
+            box_id: created.id,
+        }],
+        updates: Vec::new(),
+        created_at: misakey_box_testkit::default_instant(),
+    };
+    db.commit(&unread).await.unwrap();
     let events = db.box_events(created.id).await.unwrap();
     let notifications = db.notifications(BOB_ID).await.unwrap();
     let key_share = box_key_share::Entity::find()

@@ -7,7 +7,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt as _, StreamExt as _};
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::Frame;
-use misakey_box::ports::{BoxStore as _, Clock as _, Retention};
+use misakey_box::ports::{Clock as _, Retention, UpdateLog as _};
 use misakey_box::ports::{NotificationBus as _, Subscription, SubscriptionError};
 use misakey_box::socket::{
     ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings, run_socket,

@@ -2,13 +2,27 @@
 
 use futures::{FutureExt as _, StreamExt as _};
 use misakey_box::InboundOutcome;
-use misakey_box::ports::{BoxStore as _, Subscription};
+use misakey_box::ports::{BoxStore as _, Change, ChangeSet, Subscription};
+use misakey_box_testkit::StoreReadBack as _;
 use misakey_box_testkit::TestBed;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID};
 use serde_json::json;
 use uuid::Uuid;
 
 const BOX_ID: Uuid = Uuid::from_u128(0xb0c5);
+
+/// One more unread event for `identity_id` in `box_id`, as a box event would leave.
+async fn unread_event(bed: &TestBed, identity_id: Uuid, box_id: Uuid) {
+    let changes = ChangeSet {
+        changes: vec![Change::IncrementUnreadCount {
+            identity_id,
+            box_id,
+        }],
+        updates: Vec::new(),
+        created_at: misakey_box_testkit::default_instant(),
+    };
+    bed.store.commit(&changes).await.unwrap();
+}
 
 fn ack(sender: Uuid, box_id: Uuid) -> String {
     json!({"type": "ack", "object": {"sender_id": sender, "box_id": box_id}}).to_string()
@@ -34,14 +48,8 @@ async fn an_own_ack_resets_the_count_and_reaches_every_socket_of_the_identity() 
         session.subscribe().await.unwrap().updates,
     );
     let mut bob_socket = bed.service.ports().bus.subscribe(BOB_ID).await.unwrap();
-    bed.store
-        .increment_unread_count(ALICE_ID, BOX_ID)
-        .await
-        .unwrap();
-    bed.store
-        .increment_unread_count(BOB_ID, BOX_ID)
-        .await
-        .unwrap();
+    unread_event(&bed, ALICE_ID, BOX_ID).await;
+    unread_event(&bed, BOB_ID, BOX_ID).await;
 
     // Extra fields are not echoed: the ack is re-serialised.
     let text =
@@ -65,10 +73,7 @@ async fn a_foreign_ack_is_dropped_and_reaches_nobody() {
     let session = bed.service.socket_session(&bed.alice_caller().await);
     let mut alice_socket = session.subscribe().await.unwrap().updates;
     let mut bob_socket = bed.service.ports().bus.subscribe(BOB_ID).await.unwrap();
-    bed.store
-        .increment_unread_count(BOB_ID, BOX_ID)
-        .await
-        .unwrap();
+    unread_event(&bed, BOB_ID, BOX_ID).await;
 
     let outcome = session.handle_text(&ack(BOB_ID, BOX_ID)).await;
     assert!(

@@ -1,4 +1,5 @@
-//! The box store contract: what every [`BoxStore`] must do, checked against any implementation.
+//! The storage contract: what every [`BoxStore`], with its [`UpdateLog`] and
+//! [`PublisherRegistry`], must do, checked against any implementation.
 //!
 //! Each check takes a fresh, empty store. Run them all with
 //! [`store_contract_tests!`](crate::store_contract_tests), which makes one test per check.
@@ -6,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use misakey_box::domain::{
     AddressedUpdate, CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification,
@@ -13,8 +15,39 @@ use misakey_box::domain::{
 };
 use misakey_box::error::StoreError;
 use misakey_box::ports::{
-    BoxStore, ContactRecord, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+    BoxStore, Change, ChangeSet, ContactRecord, LogPositions, LoggedUpdate, PublisherHeartbeat,
+    PublisherRegistry, Retention, UpdateLog,
 };
+
+use crate::StoreReadBack;
+
+/// A store the contract can check: the three storage ports of the use cases, and reading back.
+pub trait ContractStore: BoxStore + UpdateLog + PublisherRegistry + StoreReadBack {}
+
+impl<T> ContractStore for T where
+    T: BoxStore + UpdateLog + PublisherRegistry + StoreReadBack + ?Sized
+{
+}
+
+/// Commits a [`ContactRecord`]'s change set: what the contact use case does.
+#[async_trait]
+pub trait SaveContact {
+    /// `store.commit(&record.into())`.
+    async fn save_contact(
+        &self,
+        record: &ContactRecord,
+    ) -> Result<Vec<SequencedUpdate>, StoreError>;
+}
+
+#[async_trait]
+impl<T: BoxStore + ?Sized> SaveContact for T {
+    async fn save_contact(
+        &self,
+        record: &ContactRecord,
+    ) -> Result<Vec<SequencedUpdate>, StoreError> {
+        self.commit(&record.clone().into()).await
+    }
+}
 use serde_json::json;
 use uuid::Uuid;
 
@@ -123,7 +156,7 @@ pub fn sample_contact_between(
 }
 
 /// Asserts that nothing of `record` is stored.
-async fn assert_nothing_of<S: BoxStore + ?Sized>(store: &S, record: &ContactRecord) {
+async fn assert_nothing_of<S: ContractStore + ?Sized>(store: &S, record: &ContactRecord) {
     let box_id = record.key_share.box_id;
     assert_eq!(
         store.box_events(box_id).await.unwrap(),
@@ -149,7 +182,7 @@ async fn assert_nothing_of<S: BoxStore + ?Sized>(store: &S, record: &ContactReco
 }
 
 /// What a contact writes reads back unchanged.
-pub async fn saves_and_reads_back_a_contact<S: BoxStore + ?Sized>(store: &S) {
+pub async fn saves_and_reads_back_a_contact<S: ContractStore + ?Sized>(store: &S) {
     let record = sample_contact(1, "aGFzaC1vbmU");
     store.save_contact(&record).await.unwrap();
 
@@ -178,7 +211,9 @@ pub async fn saves_and_reads_back_a_contact<S: BoxStore + ?Sized>(store: &S) {
 }
 
 /// A second contact with a stored `other_share_hash` fails with a conflict and writes nothing.
-pub async fn duplicate_share_hash_conflicts_and_writes_nothing<S: BoxStore + ?Sized>(store: &S) {
+pub async fn duplicate_share_hash_conflicts_and_writes_nothing<S: ContractStore + ?Sized>(
+    store: &S,
+) {
     let first = sample_contact(1, "c2FtZS1oYXNo");
     let second = sample_contact(2, "c2FtZS1oYXNo");
     store.save_contact(&first).await.unwrap();
@@ -200,7 +235,7 @@ pub async fn duplicate_share_hash_conflicts_and_writes_nothing<S: BoxStore + ?Si
 }
 
 /// Of many concurrent contacts sharing one `other_share_hash`, exactly one is stored.
-pub async fn concurrent_duplicates_have_exactly_one_winner<S: BoxStore + ?Sized>(store: &S) {
+pub async fn concurrent_duplicates_have_exactly_one_winner<S: ContractStore + ?Sized>(store: &S) {
     let records: Vec<ContactRecord> = (1..=20)
         .map(|n| sample_contact(n, "cmFjZS1oYXNo"))
         .collect();
@@ -230,7 +265,7 @@ pub async fn concurrent_duplicates_have_exactly_one_winner<S: BoxStore + ?Sized>
 }
 
 /// Reads return only what belongs to the box, account or identity asked for.
-pub async fn reads_are_scoped<S: BoxStore + ?Sized>(store: &S) {
+pub async fn reads_are_scoped<S: ContractStore + ?Sized>(store: &S) {
     let (one, two) = (
         sample_contact(1, "aGFzaC1vbmU"),
         sample_contact(2, "aGFzaC10d28"),
@@ -259,7 +294,7 @@ pub async fn reads_are_scoped<S: BoxStore + ?Sized>(store: &S) {
 }
 
 /// Unknown ids and hashes read as empty, not as errors.
-pub async fn unknown_keys_read_as_empty<S: BoxStore + ?Sized>(store: &S) {
+pub async fn unknown_keys_read_as_empty<S: ContractStore + ?Sized>(store: &S) {
     let unknown = sample_id(99, 99);
     assert_eq!(store.box_events(unknown).await.unwrap(), vec![]);
     assert_eq!(store.key_share("dW5rbm93bg").await.unwrap(), None);
@@ -268,27 +303,65 @@ pub async fn unknown_keys_read_as_empty<S: BoxStore + ?Sized>(store: &S) {
     assert_eq!(store.unread_count(unknown, unknown).await.unwrap(), 0);
 }
 
-/// Unread counts grow one by one per identity and box, and an ack resets exactly one of them.
-pub async fn unread_counts_increment_and_reset<S: BoxStore + ?Sized>(store: &S) {
+/// Unread counts grow one by one per identity and box, a reset clears exactly one of them, and
+/// the changes of one set apply in order.
+pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store: &S) {
     let (alice, bob, box_a, box_b) = (
         sample_id(1, 1),
         sample_id(1, 2),
         sample_id(1, 3),
         sample_id(1, 4),
     );
-    assert_eq!(store.increment_unread_count(alice, box_a).await.unwrap(), 1);
-    assert_eq!(store.increment_unread_count(alice, box_a).await.unwrap(), 2);
-    assert_eq!(store.increment_unread_count(alice, box_b).await.unwrap(), 1);
-    assert_eq!(store.increment_unread_count(bob, box_a).await.unwrap(), 1);
+    let increment = |identity_id, box_id| Change::IncrementUnreadCount {
+        identity_id,
+        box_id,
+    };
+    let reset = |identity_id, box_id| Change::ResetUnreadCount {
+        identity_id,
+        box_id,
+    };
+    let commit = |changes: Vec<Change>| async move {
+        let set = ChangeSet {
+            changes,
+            updates: Vec::new(),
+            created_at: default_instant(),
+        };
+        assert_eq!(
+            store.commit(&set).await.unwrap(),
+            vec![],
+            "no updates, no positions"
+        );
+    };
+    let counts = || async {
+        let mut counts = Vec::new();
+        for (identity, box_id) in [(alice, box_a), (alice, box_b), (bob, box_a), (bob, box_b)] {
+            counts.push(store.unread_count(identity, box_id).await.unwrap());
+        }
+        counts
+    };
+    commit(vec![increment(alice, box_a)]).await;
+    commit(vec![increment(alice, box_a), increment(alice, box_b)]).await;
+    commit(vec![increment(bob, box_a)]).await;
+    assert_eq!(counts().await, [2, 1, 1, 0]);
 
-    store.reset_unread_count(alice, box_a).await.unwrap();
-    assert_eq!(store.unread_count(alice, box_a).await.unwrap(), 0);
-    assert_eq!(store.unread_count(alice, box_b).await.unwrap(), 1);
-    assert_eq!(store.unread_count(bob, box_a).await.unwrap(), 1);
+    commit(vec![reset(alice, box_a)]).await;
+    assert_eq!(counts().await, [0, 1, 1, 0]);
     // Resetting twice, or a count never started, is harmless.
-    store.reset_unread_count(alice, box_a).await.unwrap();
-    store.reset_unread_count(bob, box_b).await.unwrap();
-    assert_eq!(store.increment_unread_count(alice, box_a).await.unwrap(), 1);
+    commit(vec![reset(alice, box_a), reset(bob, box_b)]).await;
+    assert_eq!(counts().await, [0, 1, 1, 0]);
+    // In order within one set: +1 +1, reset, +1 is 1; reset then +1 +1 on a count of 1 is 2.
+    commit(vec![
+        increment(alice, box_a),
+        increment(alice, box_a),
+        reset(alice, box_a),
+        increment(alice, box_a),
+        reset(alice, box_b),
+        increment(alice, box_b),
+        increment(alice, box_b),
+        increment(bob, box_a),
+    ])
+    .await;
+    assert_eq!(counts().await, [1, 2, 2, 0]);
 }
 
 fn positions(updates: &[SequencedUpdate]) -> Vec<(Uuid, u64)> {
@@ -297,7 +370,7 @@ fn positions(updates: &[SequencedUpdate]) -> Vec<(Uuid, u64)> {
 
 /// A contact's updates get consecutive positions per recipient, starting at 1, in record
 /// order, and read back from the log as written.
-pub async fn updates_get_consecutive_positions_per_identity<S: BoxStore + ?Sized>(store: &S) {
+pub async fn updates_get_consecutive_positions_per_identity<S: ContractStore + ?Sized>(store: &S) {
     let (alice, bob, carol) = (sample_id(7, 1), sample_id(7, 2), sample_id(7, 3));
     assert_eq!(
         store.log_positions(alice).await.unwrap(),
@@ -344,7 +417,7 @@ pub async fn updates_get_consecutive_positions_per_identity<S: BoxStore + ?Sized
 }
 
 /// A contact that fails takes no position.
-pub async fn a_failed_contact_takes_no_position<S: BoxStore + ?Sized>(store: &S) {
+pub async fn a_failed_contact_takes_no_position<S: ContractStore + ?Sized>(store: &S) {
     store
         .save_contact(&sample_contact(1, "c2FtZQ"))
         .await
@@ -371,7 +444,7 @@ pub async fn a_failed_contact_takes_no_position<S: BoxStore + ?Sized>(store: &S)
 
 /// Concurrent contacts reaching one identity (in both directions) never share a position and
 /// leave none out.
-pub async fn concurrent_contacts_get_distinct_positions<S: BoxStore + ?Sized>(store: &S) {
+pub async fn concurrent_contacts_get_distinct_positions<S: ContractStore + ?Sized>(store: &S) {
     let (alice, bob) = (sample_id(8, 1), sample_id(8, 2));
     let records: Vec<ContactRecord> = (1..=20)
         .map(|n| {
@@ -398,7 +471,7 @@ pub async fn concurrent_contacts_get_distinct_positions<S: BoxStore + ?Sized>(st
 }
 
 /// The relay reads every identity's log by creation time, both bounds included, ordered by time, recipient and position, in pages that go on after a cursor.
-pub async fn the_relay_reads_the_logs_by_creation_time<S: BoxStore + ?Sized>(store: &S) {
+pub async fn the_relay_reads_the_logs_by_creation_time<S: ContractStore + ?Sized>(store: &S) {
     let records: Vec<ContactRecord> = (1..=3)
         .map(|n| sample_contact(n, &format!("d2luZG93{n}")))
         .collect();
@@ -456,7 +529,7 @@ pub async fn the_relay_reads_the_logs_by_creation_time<S: BoxStore + ?Sized>(sto
 /// A publisher's heartbeat takes over the publishers whose last beat expired, never itself,
 /// and inherits their checkpoints, so a chain of deaths loses nothing; a removed publisher
 /// is nobody's to take over.
-pub async fn publishers_take_over_expired_ones<S: BoxStore + ?Sized>(store: &S) {
+pub async fn publishers_take_over_expired_ones<S: ContractStore + ?Sized>(store: &S) {
     let t = |s: i64| default_instant() + TimeDelta::seconds(s);
     let (a, b, c, d) = (
         sample_id(8, 1),
@@ -522,7 +595,7 @@ pub async fn publishers_take_over_expired_ones<S: BoxStore + ?Sized>(store: &S) 
 
 /// Pruning keeps the most recent entries per identity and those younger than the age limit;
 /// positions go on from where they were.
-pub async fn pruning_keeps_recent_entries_and_positions<S: BoxStore + ?Sized>(store: &S) {
+pub async fn pruning_keeps_recent_entries_and_positions<S: ContractStore + ?Sized>(store: &S) {
     let (alice, bob) = (sample_id(9, 1), sample_id(9, 2));
     for n in 1..=5 {
         store
@@ -594,7 +667,7 @@ pub async fn pruning_keeps_recent_entries_and_positions<S: BoxStore + ?Sized>(st
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
-/// to a fresh, empty [`BoxStore`] (a `Box`, an `Arc`, or a guard such as
+/// to a fresh, empty [`ContractStore`] (a `Box`, an `Arc`, or a guard such as
 /// [`TestDatabase`](crate::database::TestDatabase) that cleans up when dropped). `None` skips
 /// the test, for backends that are not configured here. The expression is evaluated once per
 /// test, so each test has its own store. The calling crate needs `tokio` with the `macros` and

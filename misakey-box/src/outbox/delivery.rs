@@ -142,7 +142,7 @@ impl BoxService {
         let now = clock.now();
         Ok(self
             .ports()
-            .store
+            .publishers
             .publisher_heartbeat(PublisherHeartbeat {
                 publisher: ledger.publisher(),
                 published_before: ledger.published_before(ledger.horizon(clock)),
@@ -167,7 +167,7 @@ impl BoxService {
         let (mut cursor, mut relayed) = (None, 0);
         loop {
             let batch = ports
-                .store
+                .log
                 .updates_created_between(from, horizon, cursor, RELAY_BATCH)
                 .await?;
             for logged in &batch {
@@ -199,7 +199,7 @@ impl BoxService {
         self.relay_window().await?;
         if ledger.is_idle() {
             self.ports()
-                .store
+                .publishers
                 .remove_publisher(ledger.publisher())
                 .await?;
         } else {
@@ -213,7 +213,7 @@ impl BoxService {
     pub async fn prune_updates(&self, retention: Retention) -> Result<u64, Error> {
         Ok(self
             .ports()
-            .store
+            .log
             .prune_updates(retention, self.ports().clock.now())
             .await?)
     }

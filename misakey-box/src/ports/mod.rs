@@ -7,12 +7,14 @@ mod box_store;
 mod clock;
 mod identity_directory;
 mod notification_bus;
+mod publisher_registry;
 mod token_introspection;
+mod update_log;
 
-pub use box_store::{
-    BoxStore, ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
-};
+pub use box_store::{BoxStore, Change, ChangeSet, ContactRecord};
 pub use clock::{Clock, IdGenerator, RandomIds, SystemClock};
 pub use identity_directory::IdentityDirectory;
 pub use notification_bus::{NotificationBus, Subscription, SubscriptionError};
+pub use publisher_registry::{PublisherHeartbeat, PublisherRegistry};
 pub use token_introspection::{TokenInfo, TokenIntrospector};
+pub use update_log::{LogCursor, LogPositions, LoggedUpdate, Retention, UpdateLog};

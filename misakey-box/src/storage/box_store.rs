@@ -1,10 +1,14 @@
+//! The box store on sea-orm: committing change sets (in batches, see `change_batches`), the
+//! update logs and the publishers' registry, and the conversions of its rows.
+
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, DatabaseTransaction, EntityTrait, QueryFilter as _, QueryOrder as _, SqlErr,
-    TransactionTrait as _,
+    DatabaseTransaction, EntityTrait, SqlErr, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -18,7 +22,8 @@ use crate::domain::{
 };
 use crate::error::StoreError;
 use crate::ports::{
-    BoxStore, ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+    BoxStore, Change, ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat,
+    PublisherRegistry, Retention, UpdateLog,
 };
 
 fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
@@ -76,6 +81,18 @@ impl TryFrom<identity_notification::Model> for Notification {
     }
 }
 
+impl From<box_key_share::Model> for KeyShare {
+    fn from(row: box_key_share::Model) -> Self {
+        Self {
+            other_share_hash: row.other_share_hash,
+            misakey_share: row.misakey_share,
+            encrypted_invitation_key_share: row.encrypted_invitation_key_share,
+            box_id: row.box_id,
+            creator_id: row.creator_id,
+        }
+    }
+}
+
 impl From<KeyShare> for box_key_share::Model {
     fn from(share: KeyShare) -> Self {
         Self {
@@ -88,84 +105,181 @@ impl From<KeyShare> for box_key_share::Model {
     }
 }
 
-/// Writes every row of the contacts inside `txn`, one statement per table; the key shares go
+/// What a batch does to one unread count, its changes taken in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnreadEffect {
+    /// Grows it by this much.
+    Add(i64),
+    /// Sets it to this (a reset, then increments).
+    Set(i64),
+}
+
+/// Writes every change of the sets inside `txn`, one statement per table; the key shares go
 /// first so that a duplicate fails before anything else is written (and before any position
-/// is taken). Returns each contact's updates with their positions.
-pub(super) async fn insert_contacts(
+/// is taken). Returns each set's updates with their positions.
+pub(super) async fn insert_changes(
     txn: &DatabaseTransaction,
-    records: &[&ContactRecord],
+    sets: &[&ChangeSet],
 ) -> Result<Vec<Vec<SequencedUpdate>>, StoreError> {
-    let shares = records.iter().map(|record| {
-        box_key_share::ActiveModel::from(box_key_share::Model::from(record.key_share.clone()))
-    });
-    box_key_share::Entity::insert_many(shares)
-        .exec_without_returning(txn)
-        .await
-        .map_err(|error| match error.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::KeyShareConflict,
-            _ => store_error(error),
-        })?;
-    let events = records
-        .iter()
-        .flat_map(|record| &record.events)
-        .map(|event| box_event::ActiveModel {
-            seq: NotSet,
-            id: Set(event.id),
-            box_id: Set(event.box_id),
-            r#type: Set(event.kind.as_str().to_owned()),
-            content: Set(event.content.to_string()),
-            sender_id: Set(event.sender_id),
-            created_at: Set(event.created_at),
-            referrer_id: Set(event.referrer_id),
-        });
-    box_event::Entity::insert_many(events)
-        .exec_without_returning(txn)
-        .await
-        .map_err(store_error)?;
-    let actions = records.iter().map(|record| {
-        let action = &record.crypto_action;
-        crypto_action::ActiveModel {
-            id: Set(action.id),
-            account_id: Set(action.account_id),
-            sender_identity_id: Set(action.sender_identity_id),
-            r#type: Set(action.kind.as_str().to_owned()),
-            box_id: Set(action.box_id),
-            encryption_public_key: Set(action.encryption_public_key.clone()),
-            encrypted: Set(action.encrypted.clone()),
-            created_at: Set(action.created_at),
+    let changes = || sets.iter().flat_map(|set| &set.changes);
+    let shares: Vec<_> = changes()
+        .filter_map(|change| match change {
+            Change::AddKeyShare(share) => Some(box_key_share::ActiveModel::from(
+                box_key_share::Model::from(share.clone()),
+            )),
+            _ => None,
+        })
+        .collect();
+    if !shares.is_empty() {
+        box_key_share::Entity::insert_many(shares)
+            .exec_without_returning(txn)
+            .await
+            .map_err(|error| match error.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::KeyShareConflict,
+                _ => store_error(error),
+            })?;
+    }
+    let events: Vec<_> = changes()
+        .filter_map(|change| match change {
+            Change::AddEvent(event) => Some(box_event::ActiveModel {
+                seq: NotSet,
+                id: Set(event.id),
+                box_id: Set(event.box_id),
+                r#type: Set(event.kind.as_str().to_owned()),
+                content: Set(event.content.to_string()),
+                sender_id: Set(event.sender_id),
+                created_at: Set(event.created_at),
+                referrer_id: Set(event.referrer_id),
+            }),
+            _ => None,
+        })
+        .collect();
+    if !events.is_empty() {
+        box_event::Entity::insert_many(events)
+            .exec_without_returning(txn)
+            .await
+            .map_err(store_error)?;
+    }
+    let actions: Vec<_> = changes()
+        .filter_map(|change| match change {
+            Change::AddCryptoAction(action) => Some(crypto_action::ActiveModel {
+                id: Set(action.id),
+                account_id: Set(action.account_id),
+                sender_identity_id: Set(action.sender_identity_id),
+                r#type: Set(action.kind.as_str().to_owned()),
+                box_id: Set(action.box_id),
+                encryption_public_key: Set(action.encryption_public_key.clone()),
+                encrypted: Set(action.encrypted.clone()),
+                created_at: Set(action.created_at),
+            }),
+            _ => None,
+        })
+        .collect();
+    if !actions.is_empty() {
+        crypto_action::Entity::insert_many(actions)
+            .exec_without_returning(txn)
+            .await
+            .map_err(store_error)?;
+    }
+    let notifications: Vec<_> = changes()
+        .filter_map(|change| match change {
+            Change::AddNotification(notification) => Some(identity_notification::ActiveModel {
+                id: Set(notification.id),
+                identity_id: Set(notification.identity_id),
+                r#type: Set(notification.kind.as_str().to_owned()),
+                details: Set(notification.details.to_string()),
+                created_at: Set(notification.created_at),
+                acknowledged_at: Set(notification.acknowledged_at),
+            }),
+            _ => None,
+        })
+        .collect();
+    if !notifications.is_empty() {
+        identity_notification::Entity::insert_many(notifications)
+            .exec_without_returning(txn)
+            .await
+            .map_err(store_error)?;
+    }
+    write_unread_counts(txn, changes()).await?;
+    update_log::append(txn, sets).await
+}
+
+/// Applies the unread-count changes, one statement per count they touch (in key order, so
+/// that concurrent batches lock rows in the same order).
+async fn write_unread_counts(
+    txn: &DatabaseTransaction,
+    changes: impl Iterator<Item = &Change>,
+) -> Result<(), StoreError> {
+    let mut effects: BTreeMap<(Uuid, Uuid), UnreadEffect> = BTreeMap::new();
+    for change in changes {
+        match change {
+            Change::IncrementUnreadCount {
+                identity_id,
+                box_id,
+            } => {
+                let effect = effects
+                    .entry((*identity_id, *box_id))
+                    .or_insert(UnreadEffect::Add(0));
+                *effect = match *effect {
+                    UnreadEffect::Add(n) => UnreadEffect::Add(n + 1),
+                    UnreadEffect::Set(n) => UnreadEffect::Set(n + 1),
+                };
+            }
+            Change::ResetUnreadCount {
+                identity_id,
+                box_id,
+            } => {
+                effects.insert((*identity_id, *box_id), UnreadEffect::Set(0));
+            }
+            _ => {}
         }
-    });
-    crypto_action::Entity::insert_many(actions)
+    }
+    for ((identity_id, box_id), effect) in effects {
+        let count = box_unread_count::Column::Count;
+        let (value, on_conflict) = match effect {
+            UnreadEffect::Set(0) => {
+                box_unread_count::Entity::delete_by_id((identity_id, box_id))
+                    .exec(txn)
+                    .await
+                    .map_err(store_error)?;
+                continue;
+            }
+            UnreadEffect::Set(n) => (n, Expr::value(n)),
+            UnreadEffect::Add(n) => (n, Expr::col((box_unread_count::Entity, count)).add(n)),
+        };
+        box_unread_count::Entity::insert(box_unread_count::ActiveModel {
+            identity_id: Set(identity_id),
+            box_id: Set(box_id),
+            count: Set(value),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                box_unread_count::Column::IdentityId,
+                box_unread_count::Column::BoxId,
+            ])
+            .value(count, on_conflict)
+            .to_owned(),
+        )
         .exec_without_returning(txn)
         .await
         .map_err(store_error)?;
-    let notifications = records.iter().map(|record| {
-        let notification = &record.notification;
-        identity_notification::ActiveModel {
-            id: Set(notification.id),
-            identity_id: Set(notification.identity_id),
-            r#type: Set(notification.kind.as_str().to_owned()),
-            details: Set(notification.details.to_string()),
-            created_at: Set(notification.created_at),
-            acknowledged_at: Set(notification.acknowledged_at),
-        }
-    });
-    identity_notification::Entity::insert_many(notifications)
-        .exec_without_returning(txn)
-        .await
-        .map_err(store_error)?;
-    update_log::append(txn, records).await
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl BoxStore for SeaOrmStorage {
-    async fn save_contact(
-        &self,
-        record: &ContactRecord,
-    ) -> Result<Vec<SequencedUpdate>, StoreError> {
-        self.save_contact_in_a_batch(record).await
+    async fn commit(&self, changes: &ChangeSet) -> Result<Vec<SequencedUpdate>, StoreError> {
+        self.commit_in_a_batch(changes).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        SeaOrmStorage::ping(self).await
+    }
+}
+
+#[async_trait]
+impl UpdateLog for SeaOrmStorage {
     async fn updates_after(
         &self,
         identity_id: Uuid,
@@ -189,6 +303,18 @@ impl BoxStore for SeaOrmStorage {
         update_log::created_between(&self.db, from, until, cursor, limit).await
     }
 
+    async fn prune_updates(
+        &self,
+        retention: Retention,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
+        update_log::prune(&self.db, retention, now).await
+    }
+}
+
+#[async_trait]
+impl PublisherRegistry for SeaOrmStorage {
     async fn publisher_heartbeat(
         &self,
         heartbeat: PublisherHeartbeat,
@@ -203,122 +329,5 @@ impl BoxStore for SeaOrmStorage {
     async fn remove_publisher(&self, publisher: Uuid) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
         update_log::remove_publisher(&self.db, publisher).await
-    }
-
-    async fn prune_updates(
-        &self,
-        retention: Retention,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
-        update_log::prune(&self.db, retention, now).await
-    }
-
-    async fn box_events(&self, box_id: Uuid) -> Result<Vec<Event>, StoreError> {
-        box_event::Entity::find()
-            .filter(box_event::Column::BoxId.eq(box_id))
-            .order_by_asc(box_event::Column::Seq)
-            .all(&self.db)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .map(Event::try_from)
-            .collect()
-    }
-
-    async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError> {
-        let row = box_key_share::Entity::find_by_id(other_share_hash.to_owned())
-            .one(&self.db)
-            .await
-            .map_err(store_error)?;
-        Ok(row.map(|row| KeyShare {
-            other_share_hash: row.other_share_hash,
-            misakey_share: row.misakey_share,
-            encrypted_invitation_key_share: row.encrypted_invitation_key_share,
-            box_id: row.box_id,
-            creator_id: row.creator_id,
-        }))
-    }
-
-    async fn crypto_actions(&self, account_id: Uuid) -> Result<Vec<CryptoAction>, StoreError> {
-        crypto_action::Entity::find()
-            .filter(crypto_action::Column::AccountId.eq(account_id))
-            .order_by_asc(crypto_action::Column::CreatedAt)
-            .order_by_asc(crypto_action::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .map(CryptoAction::try_from)
-            .collect()
-    }
-
-    async fn notifications(&self, identity_id: Uuid) -> Result<Vec<Notification>, StoreError> {
-        identity_notification::Entity::find()
-            .filter(identity_notification::Column::IdentityId.eq(identity_id))
-            .order_by_asc(identity_notification::Column::CreatedAt)
-            .order_by_asc(identity_notification::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .map(Notification::try_from)
-            .collect()
-    }
-
-    async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
-        let row = box_unread_count::Entity::find_by_id((identity_id, box_id))
-            .one(&self.db)
-            .await
-            .map_err(store_error)?;
-        Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
-    }
-
-    async fn increment_unread_count(
-        &self,
-        identity_id: Uuid,
-        box_id: Uuid,
-    ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await.map_err(store_error)?;
-        let increment = OnConflict::columns([
-            box_unread_count::Column::IdentityId,
-            box_unread_count::Column::BoxId,
-        ])
-        .value(
-            box_unread_count::Column::Count,
-            Expr::col((box_unread_count::Entity, box_unread_count::Column::Count)).add(1),
-        )
-        .to_owned();
-        box_unread_count::Entity::insert(box_unread_count::ActiveModel {
-            identity_id: Set(identity_id),
-            box_id: Set(box_id),
-            count: Set(1),
-        })
-        .on_conflict(increment)
-        .exec_without_returning(&txn)
-        .await
-        .map_err(store_error)?;
-        let row = box_unread_count::Entity::find_by_id((identity_id, box_id))
-            .one(&txn)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| corrupt("unread count missing right after its upsert"))?;
-        txn.commit().await.map_err(store_error)?;
-        u64::try_from(row.count)
-            .map_err(|_| corrupt(format!("negative unread count {}", row.count)))
-    }
-
-    async fn reset_unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        box_unread_count::Entity::delete_by_id((identity_id, box_id))
-            .exec(&self.db)
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        SeaOrmStorage::ping(self).await
     }
 }

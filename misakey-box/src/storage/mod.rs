@@ -15,7 +15,7 @@
 //! ```
 
 mod box_store;
-mod contact_batches;
+mod change_batches;
 pub mod entities;
 mod fixtures;
 mod identity_directory;
@@ -48,8 +48,8 @@ pub struct SeaOrmStorage {
     /// sits free while they sleep; a queue hands it over at once. Other processes on the same
     /// file still meet the busy timeout. `None` on PostgreSQL, which locks rows, not the file.
     write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// Contacts waiting to be written together (see `contact_batches`).
-    batches: Arc<contact_batches::ContactBatches>,
+    /// Change sets waiting to be written together (see `change_batches`).
+    batches: Arc<change_batches::ChangeBatches>,
 }
 
 impl SeaOrmStorage {
@@ -94,10 +94,10 @@ impl SeaOrmStorage {
         let storage = Self {
             db,
             write_turns,
-            batches: Arc::new(contact_batches::ContactBatches::new(if sqlite {
+            batches: Arc::new(change_batches::ChangeBatches::new(if sqlite {
                 1
             } else {
-                contact_batches::POSTGRES_WRITERS
+                change_batches::POSTGRES_WRITERS
             })),
         };
         storage.migrate().await?;
@@ -154,9 +154,9 @@ pub(crate) fn store_error(error: DbErr) -> StoreError {
         _ => false,
     };
     if unreachable {
-        StoreError::Unavailable(Box::new(error))
+        StoreError::unavailable(error)
     } else {
-        StoreError::Backend(Box::new(error))
+        StoreError::backend(error)
     }
 }
 
@@ -178,5 +178,5 @@ fn is_connection_failure(error: &sea_orm::sqlx::Error) -> bool {
 
 /// A stored value the domain cannot read (a type name this version does not know...).
 fn corrupt(what: impl Into<String>) -> StoreError {
-    StoreError::Backend(what.into().into())
+    StoreError::backend(what.into())
 }

@@ -1,5 +1,5 @@
-//! The per-identity update logs on sea-orm: appending in the contact transaction, reading for
-//! replays and for the relay, the publishers' checkpoints, and pruning.
+//! The per-identity update logs on sea-orm: appending in the transaction of each change set,
+//! reading for replays and for the relay, the publishers' checkpoints, and pruning.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ use super::{corrupt, store_error};
 use crate::domain::{RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
 use crate::ports::{
-    ContactRecord, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
+    ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
 };
 
 fn to_i64(value: u64) -> i64 {
@@ -53,14 +53,14 @@ struct Entry<'a> {
     back: u64,
 }
 
-/// Appends the records' updates to their recipients' logs, inside their transaction, in
-/// record order; returns each record's updates with their positions. Each recipient's
+/// Appends the change sets' updates to their recipients' logs, inside their transaction, in
+/// order; returns each change set's updates with their positions. Each recipient's
 /// position row is bumped once for all its updates, recipients in id order: the row lock
 /// makes positions follow commit order, and the fixed order keeps two transactions in
 /// opposite directions from deadlocking.
 pub(super) async fn append(
     txn: &DatabaseTransaction,
-    records: &[&ContactRecord],
+    records: &[&ChangeSet],
 ) -> Result<Vec<Vec<SequencedUpdate>>, StoreError> {
     let mut counts: BTreeMap<Uuid, u64> = BTreeMap::new();
     for record in records {

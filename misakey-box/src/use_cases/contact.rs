@@ -93,7 +93,8 @@ impl BoxService {
         )?;
         record.updates.push(notification);
 
-        let sequenced = match self.ports().store.save_contact(&record).await {
+        let create = record.events[0].clone();
+        let sequenced = match self.ports().store.commit(&record.into()).await {
             Ok(sequenced) => sequenced,
             Err(error @ StoreError::KeyShareConflict) => {
                 // Certainly not committed: nothing to relay.
@@ -105,7 +106,6 @@ impl BoxService {
         };
         self.publish_sequenced(in_flight, &sequenced).await;
 
-        let create = &record.events[0];
         Ok(BoxView {
             id: create.box_id,
             server_created_at: create.created_at,

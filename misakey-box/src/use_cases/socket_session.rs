@@ -4,7 +4,7 @@ use super::Caller;
 use crate::BoxService;
 use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
-use crate::ports::Subscription;
+use crate::ports::{Change, ChangeSet, Subscription};
 
 /// How many log entries a replay reads at a time.
 const REPLAY_PAGE: usize = 1000;
@@ -131,7 +131,7 @@ impl SocketSession {
         let live_from = self
             .service
             .ports()
-            .store
+            .log
             .log_positions(self.identity_id)
             .await?
             .latest;
@@ -174,7 +174,7 @@ impl SocketSession {
         let positions = self
             .service
             .ports()
-            .store
+            .log
             .log_positions(self.identity_id)
             .await?;
         if after > positions.latest || positions.oldest > after + 1 {
@@ -199,7 +199,7 @@ impl SocketSession {
         let page = self
             .service
             .ports()
-            .store
+            .log
             .updates_after(self.identity_id, after, REPLAY_PAGE)
             .await?;
         match page.first() {
@@ -283,13 +283,16 @@ impl SocketSession {
                 sender_id: ack.sender_id,
             };
         }
-        if let Err(error) = self
-            .service
-            .ports()
-            .store
-            .reset_unread_count(self.identity_id, ack.box_id)
-            .await
-        {
+        let ports = self.service.ports();
+        let reset = ChangeSet {
+            changes: vec![Change::ResetUnreadCount {
+                identity_id: self.identity_id,
+                box_id: ack.box_id,
+            }],
+            updates: Vec::new(),
+            created_at: ports.clock.now(),
+        };
+        if let Err(error) = ports.store.commit(&reset).await {
             return InboundOutcome::Failed(error.into());
         }
         let echo = AddressedUpdate {

@@ -1,43 +1,43 @@
-//! Group commit for contacts: the contacts that arrive while one transaction is being written
-//! go together into the next one.
+//! Group commit: the change sets that arrive while one transaction is being written go
+//! together into the next one.
 //!
-//! A transaction per contact spends most of its time on round trips and on the commit's flush,
-//! and contacts to the same identity queue on its log position row until their commit is
-//! flushed. Writing the contacts waiting at that moment in one transaction (one statement per
-//! table, one flush) makes the queue a batch. Each contact still gets its own answer: if the
-//! batch fails on a duplicate key share, its contacts are written again one by one, so only the
-//! duplicate is refused.
+//! A transaction per change set spends most of its time on round trips and on the commit's
+//! flush, and change sets for the same identity queue on its log position row until their
+//! commit is flushed. Writing the change sets waiting at that moment in one transaction (one
+//! statement per table, one flush) makes the queue a batch. Each change set still gets its own
+//! answer: if the batch fails on a duplicate key share, its change sets are written again one by
+//! one, so only the duplicate is refused.
 
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use super::box_store::insert_contacts;
+use super::box_store::insert_changes;
 use super::{SeaOrmStorage, store_error};
 use crate::domain::SequencedUpdate;
 use crate::error::StoreError;
-use crate::ports::ContactRecord;
+use crate::ports::ChangeSet;
 
 /// Batches written at once on PostgreSQL. Measured with 16 concurrent callers: one writer
 /// alone is far slower than a transaction per contact, two to six are faster, four leaves
 /// most of a default pool (10 connections) to reads.
 pub(super) const POSTGRES_WRITERS: usize = 4;
 
-/// At most this many contacts per transaction (well within both databases' limits on bound
+/// At most this many change sets per transaction (well within both databases' limits on bound
 /// parameters).
 const MAX_BATCH: usize = 64;
 
 type Answer = Result<Vec<SequencedUpdate>, StoreError>;
 
-/// Contacts waiting for a transaction, and the turn to write one.
+/// Change sets waiting for a transaction, and the turn to write one.
 #[derive(Debug)]
-pub(super) struct ContactBatches {
-    waiting: Mutex<Vec<(ContactRecord, oneshot::Sender<Answer>)>>,
+pub(super) struct ChangeBatches {
+    waiting: Mutex<Vec<(ChangeSet, oneshot::Sender<Answer>)>>,
     /// Batches written at once: the next ones form while these are written.
     writers: tokio::sync::Semaphore,
 }
 
-impl ContactBatches {
+impl ChangeBatches {
     /// `writers` batches at a time: one on SQLite, which writes one transaction at a time
     /// anyway; a few on PostgreSQL, whose transactions share flushes when they commit together.
     pub(super) fn new(writers: usize) -> Self {
@@ -49,27 +49,25 @@ impl ContactBatches {
 }
 
 impl SeaOrmStorage {
-    /// Saves `record` in the next batch and waits for its answer.
-    pub(super) async fn save_contact_in_a_batch(&self, record: &ContactRecord) -> Answer {
+    /// Commits `changes` in the next batch and waits for its answer.
+    pub(super) async fn commit_in_a_batch(&self, changes: &ChangeSet) -> Answer {
         let (answer, answered) = oneshot::channel();
         self.batches
             .waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((record.clone(), answer));
+            .push((changes.clone(), answer));
         // Written by a task of its own: a request cancelled while it waits must not take the
-        // batch, and the other requests' contacts, down with it.
+        // batch, and the other requests' changes, down with it.
         let storage = self.clone();
-        tokio::spawn(async move { storage.write_waiting_contacts().await });
-        answered.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(
-                "the contact batch writer stopped".into(),
-            ))
-        })
+        tokio::spawn(async move { storage.write_waiting_changes().await });
+        answered
+            .await
+            .unwrap_or_else(|_| Err(StoreError::backend("the batch writer stopped")))
     }
 
-    /// Writes the contacts waiting now, if another writer has not taken them already.
-    async fn write_waiting_contacts(&self) {
+    /// Writes the change sets waiting now, if another writer has not taken them already.
+    async fn write_waiting_changes(&self) {
         let Ok(_turn) = self.batches.writers.acquire().await else {
             return;
         };
@@ -91,19 +89,19 @@ impl SeaOrmStorage {
         }
     }
 
-    async fn write_batch(&self, batch: Vec<(ContactRecord, oneshot::Sender<Answer>)>) {
-        let records: Vec<&ContactRecord> = batch.iter().map(|(record, _)| record).collect();
-        match self.save_in_one_transaction(&records).await {
+    async fn write_batch(&self, batch: Vec<(ChangeSet, oneshot::Sender<Answer>)>) {
+        let sets: Vec<&ChangeSet> = batch.iter().map(|(changes, _)| changes).collect();
+        match self.commit_in_one_transaction(&sets).await {
             Ok(answers) => {
                 for ((_, answer), sequenced) in batch.into_iter().zip(answers) {
                     let _ = answer.send(Ok(sequenced));
                 }
             }
             Err(StoreError::KeyShareConflict) if batch.len() > 1 => {
-                // Nothing was written: each contact alone, so that only duplicates fail.
-                for (record, answer) in batch {
+                // Nothing was written: each change set alone, so that only duplicates fail.
+                for (changes, answer) in batch {
                     let alone = self
-                        .save_in_one_transaction(&[&record])
+                        .commit_in_one_transaction(&[&changes])
                         .await
                         .map(|mut answers| answers.pop().unwrap_or_default());
                     let _ = answer.send(alone);
@@ -111,36 +109,22 @@ impl SeaOrmStorage {
             }
             Err(error) => {
                 for (_, answer) in batch {
-                    let _ = answer.send(Err(copy_of(&error)));
+                    let _ = answer.send(Err(error.clone()));
                 }
             }
         }
     }
 
-    async fn save_in_one_transaction(
+    async fn commit_in_one_transaction(
         &self,
-        records: &[&ContactRecord],
+        sets: &[&ChangeSet],
     ) -> Result<Vec<Vec<SequencedUpdate>>, StoreError> {
         use sea_orm::TransactionTrait as _;
         let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(store_error)?;
         // On error the transaction is dropped, which rolls it back.
-        let sequenced = insert_contacts(&txn, records).await?;
+        let sequenced = insert_changes(&txn, sets).await?;
         txn.commit().await.map_err(store_error)?;
         Ok(sequenced)
-    }
-}
-
-/// The same failure for another contact of the batch (the source is kept as text).
-fn copy_of(error: &StoreError) -> StoreError {
-    let source = || -> crate::error::BoxError {
-        std::error::Error::source(error)
-            .map_or_else(|| error.to_string(), ToString::to_string)
-            .into()
-    };
-    match error {
-        StoreError::KeyShareConflict => StoreError::KeyShareConflict,
-        StoreError::Unavailable(_) => StoreError::Unavailable(source()),
-        StoreError::Backend(_) => StoreError::Backend(source()),
     }
 }
