@@ -94,5 +94,5 @@ pub use error::{Detail, Error, ErrorCode, Origin};
 pub use outbox::{Maintenance, Running};
 pub use service::{BoxService, Config, DEFAULT_REQUIRED_ACR, Ports};
 pub use use_cases::{
-    Caller, Credentials, InboundOutcome, Replay, ReplayPage, SocketSession, SocketSubscription,
+    Caller, Credentials, InboundOutcome, Replay, SocketSession, SocketSubscription,
 };

@@ -115,7 +115,8 @@ async fn a_resuming_socket_reads_what_the_bus_never_carried() {
         .caller(misakey_box_testkit::BOB_TOKEN, BOB_ID)
         .await
         .unwrap();
-    let (frames, last) = bed.service.socket_session(&bob).resume(0).await.unwrap();
+    let replay = bed.service.socket_session(&bob).replay(0).await.unwrap();
+    let (frames, last) = replay.collect().await.unwrap();
     assert_eq!(last, 1);
     assert_eq!(
         frames.iter().map(Frame::to_json).collect::<Vec<_>>(),

@@ -5,14 +5,14 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use futures::channel::mpsc;
 use futures::{SinkExt as _, StreamExt as _};
+use misakey_box::SocketSubscription;
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::Frame;
 use misakey_box::ports::{Clock as _, Retention, UpdateLog as _};
 use misakey_box::ports::{NotificationBus as _, Subscription, SubscriptionError};
 use misakey_box::socket::{
-    ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings, run_socket,
+    AcceptedSocket, ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings, run_socket,
 };
-use misakey_box::{Replay, ReplayPage, SocketSubscription};
 use misakey_box_testkit::TestBed;
 use misakey_box_testkit::builders::ALICE_ID;
 use serde_json::json;
@@ -53,17 +53,15 @@ async fn start_resuming(
         updates: subscription,
         live_from,
     };
-    let end = tokio::spawn(run_socket(
+    let socket = AcceptedSocket {
         session,
         subscription,
-        incoming,
-        outgoing,
-        SETTINGS,
         since,
-        async {
-            let _ = shutdown_signal.await;
-        },
-    ));
+        settings: SETTINGS,
+    };
+    let end = tokio::spawn(run_socket(socket, incoming, outgoing, async {
+        let _ = shutdown_signal.await;
+    }));
     Harness {
         client,
         server,
@@ -382,7 +380,10 @@ async fn duplicates_are_dropped_and_gaps_are_filled_from_the_log() {
     let logged = bed
         .service
         .socket_session(&bed.alice_caller().await)
-        .resume(4)
+        .replay(4)
+        .await
+        .unwrap()
+        .collect()
         .await
         .unwrap()
         .0;
@@ -443,22 +444,14 @@ async fn entries_pruned_between_two_pages_turn_the_replay_into_a_resync() {
     let bed = TestBed::new();
     alice_contacts_bob(&bed, 1200).await; // Alice: 1..=2400
     let session = bed.service.socket_session(&bed.alice_caller().await);
-    let replay = session.start_replay(0).await.unwrap();
+    let mut replay = session.replay(0).await.unwrap();
+    let first = replay.next_page().await.unwrap().expect("a first page");
     assert_eq!(
-        replay,
-        Replay::Range {
-            after: 0,
-            up_to: 2400
-        }
-    );
-    let ReplayPage::Frames { frames, reached } = session.replay_page(0, 2400).await.unwrap() else {
-        panic!("a first page");
-    };
-    assert_eq!(
-        (frames.len(), reached),
+        (first.len(), replay.reached()),
         (1000, 1000),
         "a page is a thousand entries"
     );
+    assert_eq!(first[0].to_json(), bed.bus.updates_for(ALICE_ID)[0]);
     bed.store
         .prune_updates(
             Retention {
@@ -469,20 +462,18 @@ async fn entries_pruned_between_two_pages_turn_the_replay_into_a_resync() {
         )
         .await
         .unwrap();
-    let ReplayPage::ResyncRequired { frame, latest } =
-        session.replay_page(reached, 2400).await.unwrap()
-    else {
-        panic!("a resync");
-    };
+    let resync = replay.next_page().await.unwrap().expect("a resync");
     assert_eq!(
-        (frame.to_json(), latest),
         (
-            json!({"type": "resync_required", "object": {"since": 1000, "oldest": 1901, "latest": 2400}}),
+            resync.iter().map(Frame::to_json).collect::<Vec<_>>(),
+            replay.reached()
+        ),
+        (
+            vec![
+                json!({"type": "resync_required", "object": {"since": 1000, "oldest": 1901, "latest": 2400}})
+            ],
             2400
         )
     );
-    assert_eq!(
-        session.replay_page(2400, 2400).await.unwrap(),
-        ReplayPage::Done
-    );
+    assert_eq!(replay.next_page().await.unwrap(), None);
 }

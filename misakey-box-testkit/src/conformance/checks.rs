@@ -13,19 +13,10 @@ use super::client::{
 };
 use super::{
     ALLOWED_ORIGIN, CAROL_ID, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID, EXPIRED_TOKEN,
-    SocketSettings, WEAK_TOKEN, identity, short_timers,
+    WEAK_TOKEN, identity, short_timers,
 };
 use crate::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, SPEC_BOX_PUBLIC_KEY, bob};
 use crate::{ALICE_TOKEN, BOB_TOKEN};
-
-/// The socket settings a check needs from the server.
-pub fn settings_for(check: &str) -> SocketSettings {
-    match check {
-        "silent_socket_is_closed_after_the_idle_timeout"
-        | "a_socket_that_never_reads_is_closed_without_delaying_others" => short_timers(),
-        _ => SocketSettings::default(),
-    }
-}
 
 fn error(code: &str, origin: &str, desc: &str, details: Value) -> Value {
     json!({"code": code, "origin": origin, "desc": desc, "details": details})

@@ -9,19 +9,19 @@ use http::Response;
 use http::request::Parts;
 
 use super::{HttpApi, error_response, rules};
+use crate::Caller;
 use crate::error::Error;
-use crate::socket::{ClientFrame, ServerFrame, ShutdownSignal, SocketEnd, SocketSettings};
-use crate::{Caller, SocketSession, SocketSubscription};
+use crate::socket::{
+    AcceptedSocket, ClientFrame, ServerFrame, ShutdownSignal, SocketEnd, SocketSettings,
+};
 
 /// An authorised WebSocket handshake whose caller is already subscribed: what a frontend
 /// upgrades and then [`run`](Self::run)s.
 #[derive(Debug)]
 #[must_use = "upgrade the connection and run the socket, or answer `refuse()`"]
 pub struct SocketUpgrade {
-    session: SocketSession,
     // Some frameworks want the upgrade callback `Sync`; a subscription is only `Send`.
-    subscription: Mutex<SocketSubscription>,
-    since: Option<u64>,
+    socket: Mutex<AcceptedSocket>,
     settings: SocketSettings,
     shutdown: ShutdownSignal,
 }
@@ -46,11 +46,15 @@ pub(super) async fn handshake(
     }
     let session = api.service().socket_session(&caller);
     let subscription = session.subscribe().await?;
+    let settings = api.settings().socket;
     Ok(SocketUpgrade {
-        session,
-        subscription: Mutex::new(subscription),
-        since,
-        settings: api.settings().socket,
+        socket: Mutex::new(AcceptedSocket {
+            session,
+            subscription,
+            since,
+            settings,
+        }),
+        settings,
         shutdown: api.service().shutdown_signal().clone(),
     })
 }
@@ -78,24 +82,10 @@ impl SocketUpgrade {
         O: Sink<ServerFrame> + Unpin,
     {
         let Self {
-            session,
-            subscription,
-            since,
-            settings,
-            shutdown,
+            socket, shutdown, ..
         } = self;
-        let subscription = subscription
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
-        let socket = crate::socket::run_socket(
-            session,
-            subscription,
-            incoming,
-            outgoing,
-            settings,
-            since,
-            shutdown.clone().wait(),
-        );
+        let socket = socket.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let socket = crate::socket::run_socket(socket, incoming, outgoing, shutdown.clone().wait());
         let end = shutdown.track(socket).await;
         tracing::debug!(?end, "socket ended");
         end

@@ -6,25 +6,43 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
-use crate::{Replay, ReplayPage, SocketSession, SocketSubscription};
+use crate::{Replay, SocketSession, SocketSubscription};
+
+/// A socket whose handshake was accepted: whose it is, what it is subscribed to (before the
+/// 101, so that nothing published after it is missed), where it resumes, and its limits.
+#[derive(Debug)]
+pub struct AcceptedSocket {
+    /// The identity's session.
+    pub session: SocketSession,
+    /// Its subscription to the identity's updates.
+    pub subscription: SocketSubscription,
+    /// The position the client resumes after (`?since=N`); `None` for a live-only socket.
+    pub since: Option<u64>,
+    /// Timers and limits.
+    pub settings: SocketSettings,
+}
 
 /// Runs one socket until it ends: replays what the client missed (`since`, see
-/// [`SocketSession::resume`]), sends the identity's updates each exactly once and in position
-/// order (duplicates dropped, gaps filled from the log), handles what the client sends, pings,
-/// and closes on idle, oversized frames, slow reading, bus failure or `shutdown`.
+/// [`SocketSession::replay`]), sends the identity's updates each exactly once and in position
+/// order (duplicates dropped, gaps filled from the log), handles what the client sends
+/// (`incoming`), pings, and closes on idle, oversized frames, slow reading, bus failure or
+/// `shutdown`. What the server sends goes to `outgoing`.
 pub async fn run_socket<I, O>(
-    session: SocketSession,
-    subscription: SocketSubscription,
+    socket: AcceptedSocket,
     mut incoming: I,
     mut outgoing: O,
-    settings: SocketSettings,
-    since: Option<u64>,
     shutdown: impl Future<Output = ()>,
 ) -> SocketEnd
 where
     I: Stream<Item = ClientFrame> + Unpin,
     O: Sink<ServerFrame> + Unpin,
 {
+    let AcceptedSocket {
+        session,
+        subscription,
+        since,
+        settings,
+    } = socket;
     let start = Instant::now();
     let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -38,7 +56,7 @@ where
     // The last position this socket has sent: where the client resumes from, or where live
     // delivery starts, moved on by the replay.
     let mut last = 0;
-    let resumed = match session.start_replay(since.unwrap_or(live_from)).await {
+    let resumed = match session.replay(since.unwrap_or(live_from)).await {
         Ok(replay) => send_replay(&session, replay, &mut outgoing, &settings)
             .await
             .map(|resumed_to| last = resumed_to),
@@ -82,7 +100,7 @@ where
                                 continue; // already sent (replayed, or published twice by the relay)
                             }
                             if seq > last + 1 {
-                                let filled = match session.plan(last, Some(seq - 1)).await {
+                                let filled = match session.replay_between(last, Some(seq - 1)).await {
                                     Ok(gap) => send_replay(&session, gap, &mut outgoing, &settings).await.map(drop),
                                     Err(_) => Err(SocketEnd::Closed(CloseReason::LogUnavailable)),
                                 };
@@ -136,50 +154,21 @@ where
 /// two pages, however long the replay), and returns the position it brings the socket to.
 async fn send_replay<O: Sink<ServerFrame> + Unpin>(
     session: &SocketSession,
-    replay: Replay,
+    mut replay: Replay,
     outgoing: &mut O,
     settings: &SocketSettings,
 ) -> Result<u64, SocketEnd> {
-    let (mut reached, up_to) = match replay {
-        Replay::ResyncRequired { frame, latest } => {
-            send_all(outgoing, vec![frame], settings).await?;
-            return Ok(latest);
-        }
-        Replay::Range { after, up_to } => (after, up_to),
-    };
-    let mut page = read_page(session, reached, up_to).await?;
-    loop {
-        match page {
-            ReplayPage::Done => return Ok(reached),
-            ReplayPage::ResyncRequired { frame, latest } => {
-                send_all(outgoing, vec![frame], settings).await?;
-                return Ok(latest);
-            }
-            ReplayPage::Frames {
-                frames,
-                reached: page_end,
-            } => {
-                let (sent, next) = tokio::join!(
-                    send_all(outgoing, frames, settings),
-                    read_page(session, page_end, up_to)
-                );
-                sent?;
-                page = next?;
-                reached = page_end;
-            }
-        }
-    }
-}
-
-async fn read_page(
-    session: &SocketSession,
-    after: u64,
-    up_to: u64,
-) -> Result<ReplayPage, SocketEnd> {
-    session.replay_page(after, up_to).await.map_err(|error| {
+    let unreadable = |error: crate::Error| {
         tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
         SocketEnd::Closed(CloseReason::LogUnavailable)
-    })
+    };
+    let mut page = replay.next_page().await.map_err(unreadable)?;
+    while let Some(frames) = page {
+        let (sent, next) = tokio::join!(send_all(outgoing, frames, settings), replay.next_page());
+        sent?;
+        page = next.map_err(unreadable)?;
+    }
+    Ok(replay.reached())
 }
 
 /// Sends frames in order; the error is how the socket ends.

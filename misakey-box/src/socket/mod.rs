@@ -1,8 +1,9 @@
 //! The life of one realtime socket, independent of any WebSocket library.
 //!
-//! A frontend authorises the handshake, subscribes the caller
-//! ([`SocketSession::subscribe`](crate::SocketSession::subscribe), before answering 101 so that
-//! nothing published after the handshake is missed), then hands [`run_socket`] a stream of
+//! The HTTP layer ([`crate::http`]) authorises the handshake and subscribes the caller
+//! ([`SocketSession::subscribe`](crate::SocketSession::subscribe), before the 101 so that
+//! nothing published after the handshake is missed); the frontend then hands [`run_socket`]
+//! (through [`SocketUpgrade::run`](crate::http::SocketUpgrade::run)) a stream of
 //! [`ClientFrame`]s and a sink of [`ServerFrame`]s translated from its library's message types.
 //! Heartbeats, idle and size limits, slow consumers, bus failures and shutdown are all decided
 //! here, the same way for every frontend.
@@ -12,7 +13,7 @@ mod shutdown;
 
 use std::time::Duration;
 
-pub use driver::run_socket;
+pub use driver::{AcceptedSocket, run_socket};
 pub use shutdown::{Shutdown, ShutdownSignal};
 
 use crate::domain::Frame;

@@ -5,4 +5,4 @@ mod contact;
 mod socket_session;
 
 pub use authorization::{Caller, Credentials};
-pub use socket_session::{InboundOutcome, Replay, ReplayPage, SocketSession, SocketSubscription};
+pub use socket_session::{InboundOutcome, Replay, SocketSession, SocketSubscription};

@@ -49,46 +49,81 @@ impl std::fmt::Debug for SocketSubscription {
     }
 }
 
-/// How a replay begins: see [`SocketSession::start_replay`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Replay {
-    /// The updates asked for are no longer all kept, or the position asked for is beyond
-    /// the latest: send this `resync_required` frame, then go live from `latest`.
-    ResyncRequired {
-        /// The `resync_required` frame.
-        frame: Frame,
-        /// The position live delivery goes on from.
-        latest: u64,
-    },
-    /// Replay the positions after `after` up to `up_to`, a page at a time.
-    Range {
-        /// The last position the client has.
-        after: u64,
-        /// The last position to replay; later ones come live.
-        up_to: u64,
-    },
+/// A replay: what a resuming socket is sent before its live updates, read from the log a page
+/// at a time (memory holds one page, however long the replay). See [`SocketSession::replay`].
+#[derive(Debug)]
+pub struct Replay {
+    session: SocketSession,
+    /// The position the frames returned so far bring the socket to.
+    reached: u64,
+    /// The last position to replay; later ones come live.
+    up_to: u64,
+    next: NextPage,
 }
 
-/// One step of a replay range: see [`SocketSession::replay_page`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayPage {
-    /// The next frames, in order, and the position they reach.
-    Frames {
-        /// The frames to send.
-        frames: Vec<Frame>,
-        /// The position of the last of them.
-        reached: u64,
-    },
-    /// Entries were pruned while the replay went on: send this frame, then go live from
-    /// `latest`.
-    ResyncRequired {
-        /// The `resync_required` frame.
-        frame: Frame,
-        /// The position live delivery goes on from.
-        latest: u64,
-    },
-    /// Nothing more to replay.
+#[derive(Debug)]
+enum NextPage {
+    /// The log no longer covers the replay: this `resync_required` frame, then nothing.
+    Resync(Frame),
+    /// Read the log after `reached`.
+    Read,
     Done,
+}
+
+impl Replay {
+    /// The next frames, in order; `None` once the replay is over. Entries pruned while the
+    /// replay goes on make the rest of it one `resync_required` frame: never a silent gap.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Frame>>, Error> {
+        match std::mem::replace(&mut self.next, NextPage::Done) {
+            NextPage::Done => Ok(None),
+            NextPage::Resync(frame) => Ok(Some(vec![frame])),
+            NextPage::Read if self.reached >= self.up_to => Ok(None),
+            NextPage::Read => {
+                let page = self
+                    .session
+                    .service
+                    .ports()
+                    .log
+                    .updates_after(self.session.identity_id, self.reached, REPLAY_PAGE)
+                    .await?;
+                match page.first() {
+                    None => Ok(None),
+                    Some(first) if first.seq > self.reached + 1 => {
+                        let frame = resync_frame(self.reached, first.seq, self.up_to);
+                        self.reached = self.up_to;
+                        Ok(Some(vec![frame]))
+                    }
+                    Some(_) => {
+                        let frames: Vec<Frame> = page
+                            .iter()
+                            .take_while(|update| update.seq <= self.up_to)
+                            .map(|update| {
+                                self.reached = update.seq;
+                                update.to_frame()
+                            })
+                            .collect();
+                        self.next = NextPage::Read;
+                        Ok(Some(frames))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The position the frames returned so far bring the socket to (once the replay is over:
+    /// where live delivery goes on from).
+    pub fn reached(&self) -> u64 {
+        self.reached
+    }
+
+    /// The whole rest of the replay in memory, and the position it reaches.
+    pub async fn collect(mut self) -> Result<(Vec<Frame>, u64), Error> {
+        let mut frames = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            frames.extend(page);
+        }
+        Ok((frames, self.reached))
+    }
 }
 
 fn resync_frame(since: u64, oldest: u64, latest: u64) -> Frame {
@@ -139,115 +174,40 @@ impl SocketSession {
         Ok(SocketSubscription { updates, live_from })
     }
 
-    /// What a socket sends before its live updates, and the position they bring it to: every
-    /// kept update after position `after`, in order; or, when those are no longer all kept
-    /// (pruned) or `after` is beyond the latest position (the log was reset), one
-    /// `resync_required` frame `{"since", "oldest", "latest"}` telling the client to refetch,
-    /// after which it is live from the latest position. Call after subscribing, so that the
-    /// replay and the live updates overlap (duplicates are dropped) rather than leave a gap.
-    ///
-    /// This collects the whole replay; [`start_replay`](Self::start_replay) and
-    /// [`replay_page`](Self::replay_page) give it a page at a time, as the socket driver
-    /// sends it.
-    pub async fn resume(&self, after: u64) -> Result<(Vec<Frame>, u64), Error> {
-        let replay = self.start_replay(after).await?;
-        self.collect(replay).await
+    /// What a socket sends before its live updates: every kept update after position
+    /// `after`, in order; or, when those are no longer all kept (pruned) or `after` is beyond
+    /// the latest position (the log was reset), one `resync_required` frame
+    /// `{"since", "oldest", "latest"}` telling the client to refetch, after which it is live
+    /// from the latest position. Start it after subscribing, so that the replay and the live
+    /// updates overlap (duplicates are dropped) rather than leave a gap.
+    pub async fn replay(&self, after: u64) -> Result<Replay, Error> {
+        self.replay_between(after, None).await
     }
 
-    /// The frames between positions `last` and `next` (both excluded), which live delivery
-    /// skipped (publishes of concurrent commits can arrive out of order), read from the log;
-    /// or a `resync_required` frame if they are no longer kept.
-    pub async fn fill_gap(&self, last: u64, next: u64) -> Result<Vec<Frame>, Error> {
-        let replay = self.plan(last, Some(next - 1)).await?;
-        Ok(self.collect(replay).await?.0)
-    }
-
-    /// Starts the replay [`resume`](Self::resume) describes: either the `resync_required`
-    /// frame at once, or the range of positions to read with
-    /// [`replay_page`](Self::replay_page).
-    pub async fn start_replay(&self, after: u64) -> Result<Replay, Error> {
-        self.plan(after, None).await
-    }
-
-    /// Plans the replay of the positions after `after` up to `up_to` (the latest if `None`).
-    pub(crate) async fn plan(&self, after: u64, up_to: Option<u64>) -> Result<Replay, Error> {
+    /// The replay of the positions after `after` up to `up_to` (the latest if `None`): also
+    /// what fills a gap in live delivery.
+    pub(crate) async fn replay_between(
+        &self,
+        after: u64,
+        up_to: Option<u64>,
+    ) -> Result<Replay, Error> {
         let positions = self
             .service
             .ports()
             .log
             .log_positions(self.identity_id)
             .await?;
-        if after > positions.latest || positions.oldest > after + 1 {
-            return Ok(Replay::ResyncRequired {
-                frame: resync_frame(after, positions.oldest, positions.latest),
-                latest: positions.latest,
-            });
-        }
-        Ok(Replay::Range {
-            after,
+        let resync = after > positions.latest || positions.oldest > after + 1;
+        Ok(Replay {
+            session: self.clone(),
+            reached: if resync { positions.latest } else { after },
             up_to: up_to.unwrap_or(positions.latest),
+            next: if resync {
+                NextPage::Resync(resync_frame(after, positions.oldest, positions.latest))
+            } else {
+                NextPage::Read
+            },
         })
-    }
-
-    /// The next page of a replay range: the kept updates after `after`, up to `up_to`, at most
-    /// a thousand. Entries pruned while the replay went on make it a `resync_required`:
-    /// never a silent gap.
-    pub async fn replay_page(&self, after: u64, up_to: u64) -> Result<ReplayPage, Error> {
-        if after >= up_to {
-            return Ok(ReplayPage::Done);
-        }
-        let page = self
-            .service
-            .ports()
-            .log
-            .updates_after(self.identity_id, after, REPLAY_PAGE)
-            .await?;
-        match page.first() {
-            None => Ok(ReplayPage::Done),
-            Some(first) if first.seq > after + 1 => Ok(ReplayPage::ResyncRequired {
-                frame: resync_frame(after, first.seq, up_to),
-                latest: up_to,
-            }),
-            Some(_) => {
-                let frames: Vec<Frame> = page
-                    .iter()
-                    .take_while(|update| update.seq <= up_to)
-                    .map(|update| update.to_frame())
-                    .collect();
-                let reached = page
-                    .iter()
-                    .map(|update| update.seq)
-                    .take_while(|seq| *seq <= up_to)
-                    .last()
-                    .unwrap_or(after);
-                Ok(ReplayPage::Frames { frames, reached })
-            }
-        }
-    }
-
-    /// Runs a replay to its end, collecting its frames.
-    async fn collect(&self, replay: Replay) -> Result<(Vec<Frame>, u64), Error> {
-        let (mut after, up_to) = match replay {
-            Replay::ResyncRequired { frame, latest } => return Ok((vec![frame], latest)),
-            Replay::Range { after, up_to } => (after, up_to),
-        };
-        let mut frames = Vec::new();
-        loop {
-            match self.replay_page(after, up_to).await? {
-                ReplayPage::Done => return Ok((frames, after)),
-                ReplayPage::ResyncRequired { frame, latest } => {
-                    frames.push(frame);
-                    return Ok((frames, latest));
-                }
-                ReplayPage::Frames {
-                    frames: page,
-                    reached,
-                } => {
-                    frames.extend(page);
-                    after = reached;
-                }
-            }
-        }
     }
 
     /// Handles one text frame from the client.
