@@ -169,6 +169,8 @@ async fn poem_and_axum_serve_the_same_openapi_document_byte_for_byte() {
             "/box-users/{id}/ws",
             "/csrf",
             "/healthz",
+            "/identities/{id}",
+            "/identities/{id}/profile",
             "/openapi.json"
         ]
     );

@@ -335,6 +335,8 @@ async fn the_openapi_document_describes_the_served_routes() {
             "/box-users/{id}/ws",
             "/csrf",
             "/healthz",
+            "/identities/{id}",
+            "/identities/{id}/profile",
             "/openapi.json"
         ]
     );

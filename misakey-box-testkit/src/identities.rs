@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
-use misakey_box::domain::Identity;
+use misakey_box::domain::{Identity, PublicKeysUpdate};
 use misakey_box::error::StoreError;
 use misakey_box::ports::IdentityDirectory;
 use uuid::Uuid;
@@ -39,5 +39,20 @@ impl IdentityDirectory for InMemoryIdentityDirectory {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
             .cloned())
+    }
+
+    async fn update_public_keys(
+        &self,
+        id: Uuid,
+        update: &PublicKeysUpdate,
+    ) -> Result<bool, StoreError> {
+        let mut identities = self
+            .identities
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(identities
+            .get_mut(&id)
+            .map(|identity| update.apply_to(identity))
+            .is_some())
     }
 }

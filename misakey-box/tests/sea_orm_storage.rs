@@ -70,6 +70,7 @@ macro_rules! on_both_databases {
 }
 
 on_both_databases!(
+    public_keys_change_like_the_in_memory_directory,
     contact_answers_and_publishes_like_the_in_memory_reference,
     a_contact_whose_last_write_fails_leaves_every_table_as_it_was,
     concurrent_contacts_sharing_a_share_hash_have_one_winner,
@@ -137,6 +138,56 @@ async fn row_counts(storage: &SeaOrmStorage) -> Vec<u64> {
             .unwrap(),
         box_unread_count::Entity::find().count(db).await.unwrap(),
     ]
+}
+
+async fn public_keys_change_like_the_in_memory_directory(db: &TestDatabase) {
+    use misakey_box::domain::PublicKeysUpdate;
+    db.load_fixtures(&fixtures()).await.unwrap();
+    let reference = misakey_box_testkit::InMemoryIdentityDirectory::new();
+    reference.insert(alice());
+    reference.insert(bob());
+    let updates = [
+        PublicKeysUpdate {
+            pubkey: Some(Some("UHViS2V5".to_owned())),
+            non_identified_pubkey: Some(None),
+            ..PublicKeysUpdate::default()
+        },
+        PublicKeysUpdate {
+            non_identified_pubkey_aes_rsa: Some(Some("com.misakey.aes-rsa-enc:UnNh".to_owned())),
+            pubkey_aes_rsa: Some(Some("QWVz".to_owned())),
+            ..PublicKeysUpdate::default()
+        },
+        PublicKeysUpdate {
+            pubkey: Some(None),
+            ..PublicKeysUpdate::default()
+        },
+    ];
+    for update in &updates {
+        assert!(db.update_public_keys(BOB_ID, update).await.unwrap());
+        assert!(reference.update_public_keys(BOB_ID, update).await.unwrap());
+        assert_eq!(
+            db.identity(BOB_ID).await.unwrap(),
+            reference.identity(BOB_ID).await.unwrap()
+        );
+    }
+    let mut expected = bob();
+    expected.non_identified_pubkey = None;
+    expected.pubkey_aes_rsa = Some("QWVz".to_owned());
+    expected.non_identified_pubkey_aes_rsa = Some("com.misakey.aes-rsa-enc:UnNh".to_owned());
+    assert_eq!(db.identity(BOB_ID).await.unwrap(), Some(expected));
+    assert_eq!(
+        db.identity(ALICE_ID).await.unwrap(),
+        Some(alice()),
+        "others unchanged"
+    );
+    let stranger = uuid::Uuid::from_u128(0x5742);
+    assert!(!db.update_public_keys(stranger, &updates[0]).await.unwrap());
+    assert!(
+        !reference
+            .update_public_keys(stranger, &updates[0])
+            .await
+            .unwrap()
+    );
 }
 
 async fn contact_answers_and_publishes_like_the_in_memory_reference(db: &TestDatabase) {

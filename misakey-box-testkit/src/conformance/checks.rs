@@ -9,13 +9,15 @@ use uuid::Uuid;
 
 use super::client::{
     Auth, Csrf, SocketClosed, get, open_socket, open_socket_resuming,
-    open_socket_with_receive_buffer, post_contact, post_contact_raw, post_raw,
+    open_socket_with_receive_buffer, post_contact, post_contact_raw, post_raw, request,
 };
 use super::{
     ALLOWED_ORIGIN, CAROL_ID, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID, EXPIRED_TOKEN,
     WEAK_TOKEN, identity, short_timers,
 };
-use crate::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, SPEC_BOX_PUBLIC_KEY, bob};
+use crate::builders::{
+    ALICE_ID, BOB_ID, BOB_INVITATION_KEY, ContactRequestBuilder, SPEC_BOX_PUBLIC_KEY, bob,
+};
 use crate::{ALICE_TOKEN, BOB_TOKEN};
 
 fn error(code: &str, origin: &str, desc: &str, details: Value) -> Value {
@@ -1079,5 +1081,184 @@ pub async fn added_route_is_served(target: &ConformanceTarget) {
             404,
             error("not_found", "not_defined", "no such route", json!({}))
         )
+    );
+}
+
+/// Any authenticated caller reads a profile; only its owner changes its keys, and the next
+/// contact checks its invitation key against the current ones.
+pub async fn profiles_are_public_and_keys_belong_to_their_identity(target: &ConformanceTarget) {
+    let bob_profile = format!("/identities/{BOB_ID}/profile");
+    let profile = |key: Option<&str>, contactable: bool| {
+        json!({"id": BOB_ID, "display_name": "Bob", "avatar_url": null,
+               "non_identified_pubkey": key, "non_identified_pubkey_aes_rsa": null,
+               "contactable": contactable})
+    };
+    let alice = Auth::bearer(ALICE_TOKEN);
+    let bob_auth = Auth::bearer(BOB_TOKEN);
+    let read = |path: String, auth| async move {
+        request(target, "GET", &path, auth, Csrf::Valid, None).await
+    };
+    assert_eq!(
+        read(bob_profile.clone(), alice).await,
+        (200, profile(Some(BOB_INVITATION_KEY), true))
+    );
+    assert_eq!(
+        read(format!("/identities/{CAROL_ID}/profile"), alice).await,
+        (
+            200,
+            json!({"id": CAROL_ID, "display_name": "Carol", "avatar_url": null,
+                   "non_identified_pubkey": BOB_INVITATION_KEY, "non_identified_pubkey_aes_rsa": null,
+                   "contactable": false})
+        ),
+        "no account: not contactable"
+    );
+    let stranger = Uuid::from_u128(0x5742_4e6e);
+    assert_eq!(
+        read(format!("/identities/{stranger}/profile"), alice).await,
+        (
+            404,
+            error(
+                "not_found",
+                "path",
+                "no identity has this id",
+                json!({"id": "not_found"})
+            )
+        )
+    );
+    assert_eq!(
+        read("/identities/not-a-uuid/profile".to_owned(), alice).await,
+        (
+            400,
+            error(
+                "bad_request",
+                "path",
+                "the id in the path must be a UUID",
+                json!({"id": "malformed"})
+            )
+        )
+    );
+    assert_eq!(
+        read(bob_profile.clone(), Auth::default()).await,
+        (401, unauthorized("accesstoken", "required"))
+    );
+
+    // Bob publishes a new key: the profile shows it, and invitations must use it.
+    let new_key = "Qm9iTmV3Tm9uSWRlbnRpZmllZEtleQ";
+    let patch = |auth, csrf, body: Value| async move {
+        request(
+            target,
+            "PATCH",
+            &format!("/identities/{BOB_ID}"),
+            auth,
+            csrf,
+            Some(&body),
+        )
+        .await
+    };
+    assert_eq!(
+        patch(
+            bob_auth,
+            Csrf::Valid,
+            json!({"non_identified_pubkey": new_key})
+        )
+        .await,
+        (204, Value::Null)
+    );
+    assert_eq!(
+        read(bob_profile.clone(), alice).await,
+        (200, profile(Some(new_key), true))
+    );
+    let old_key_contact = ContactRequestBuilder::new(&bob()).build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &old_key_contact)
+            .await
+            .1["details"],
+        json!({"invitation_data": "invalid"})
+    );
+    let mut renewed_bob = bob();
+    renewed_bob.non_identified_pubkey = Some(new_key.to_owned());
+    let new_key_contact = ContactRequestBuilder::new(&renewed_bob).build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &new_key_contact)
+            .await
+            .0,
+        201
+    );
+
+    // Refusals, each changing nothing.
+    assert_eq!(
+        patch(alice, Csrf::Valid, json!({"non_identified_pubkey": "QQ"})).await,
+        (403, foreign_path())
+    );
+    assert_eq!(
+        patch(
+            bob_auth,
+            Csrf::Missing,
+            json!({"non_identified_pubkey": "QQ"})
+        )
+        .await,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header required",
+                json!({"x-csrf-token": "required"})
+            )
+        )
+    );
+    assert_eq!(
+        patch(bob_auth, Csrf::Valid, json!({})).await,
+        (
+            400,
+            error(
+                "bad_request",
+                "body",
+                "name at least one of pubkey, non_identified_pubkey, pubkey_aes_rsa, non_identified_pubkey_aes_rsa",
+                json!({"body": "required"})
+            )
+        )
+    );
+    assert_eq!(
+        patch(
+            bob_auth,
+            Csrf::Valid,
+            json!({"non_identified_pubkey": "not base64!", "pubkey_aes_rsa": 1})
+        )
+        .await,
+        (
+            400,
+            error(
+                "bad_request",
+                "body",
+                "malformed public keys",
+                json!({"non_identified_pubkey": "malformed", "pubkey_aes_rsa": "malformed"})
+            )
+        )
+    );
+    assert_eq!(
+        read(bob_profile.clone(), alice).await,
+        (200, profile(Some(new_key), true))
+    );
+
+    // Cleared: Bob can no longer be invited.
+    assert_eq!(
+        patch(
+            bob_auth,
+            Csrf::Valid,
+            json!({"non_identified_pubkey": null})
+        )
+        .await,
+        (204, Value::Null)
+    );
+    assert_eq!(read(bob_profile, alice).await, (200, profile(None, false)));
+    let fresh_hash = ContactRequestBuilder::new(&renewed_bob)
+        .set("key_share.other_share_hash", "Y2xlYXJlZA")
+        .build();
+    assert_eq!(
+        post_contact(target, ALICE_TOKEN, ALICE_ID, &fresh_hash)
+            .await
+            .0,
+        409
     );
 }

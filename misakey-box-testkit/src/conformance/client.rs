@@ -130,6 +130,64 @@ pub async fn post_contact_raw(
     post_raw(target, &path, auth, csrf, content_type, body).await
 }
 
+/// `method path` with the authentication cookies of `auth`, and, for unsafe methods, a CSRF
+/// token as `csrf` says; `body` is sent as `application/json` when given.
+pub async fn request(
+    target: &ConformanceTarget,
+    method: &str,
+    path: &str,
+    auth: Auth<'_>,
+    csrf: Csrf,
+    body: Option<&Value>,
+) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut cookies = auth.cookies();
+    let mut request = reqwest::Client::new()
+        .request(method.clone(), target.url(path))
+        .timeout(PATIENCE);
+    if !method.is_safe() {
+        let (token, csrf_cookie) = csrf_token(target).await;
+        cookies.push(csrf_cookie);
+        match csrf {
+            Csrf::Valid => request = request.header("X-CSRF-Token", token),
+            Csrf::Wrong => request = request.header("X-CSRF-Token", format!("{token}x")),
+            Csrf::Missing => {}
+        }
+    }
+    if !cookies.is_empty() {
+        request = request.header(reqwest::header::COOKIE, cookies.join("; "));
+    }
+    if let Some(body) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(body).expect("JSON"));
+    }
+    let response = request.send().await.expect("request");
+    answer(target, method.as_str(), path, response).await
+}
+
+/// `HEAD path` by `auth`: the status and the `X-Total-Count` header, if any.
+pub async fn head_count(
+    target: &ConformanceTarget,
+    path: &str,
+    auth: Auth<'_>,
+) -> (u16, Option<u64>) {
+    let response = reqwest::Client::new()
+        .head(target.url(path))
+        .timeout(PATIENCE)
+        .header(reqwest::header::COOKIE, auth.cookies().join("; "))
+        .send()
+        .await
+        .expect("HEAD");
+    let count = response
+        .headers()
+        .get("x-total-count")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let (status, _) = answer(target, "HEAD", path, response).await;
+    (status, count)
+}
+
 /// `POST path` with full control over every part.
 pub async fn post_raw(
     target: &ConformanceTarget,

@@ -184,6 +184,7 @@ macro_rules! conformance_tests {
             resuming_replays_missed_updates_then_continues_live: default_timers,
             resuming_beyond_the_log_asks_for_a_resync: default_timers,
             malformed_since_is_400: default_timers,
+            profiles_are_public_and_keys_belong_to_their_identity: default_timers,
         );
     };
     (@check $start:expr, $($check:ident: $settings:ident,)+) => {

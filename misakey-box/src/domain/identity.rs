@@ -79,3 +79,71 @@ pub struct IdentityView {
     /// Identifier kind.
     pub identifier_kind: String,
 }
+
+/// New public keys for an identity (`PATCH /identities/{id}`): for each key, `None` leaves it
+/// as it is, `Some(None)` clears it, `Some(Some(key))` sets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicKeysUpdate {
+    /// [`Identity::pubkey`].
+    pub pubkey: Option<Option<String>>,
+    /// [`Identity::non_identified_pubkey`].
+    pub non_identified_pubkey: Option<Option<String>>,
+    /// [`Identity::pubkey_aes_rsa`].
+    pub pubkey_aes_rsa: Option<Option<String>>,
+    /// [`Identity::non_identified_pubkey_aes_rsa`].
+    pub non_identified_pubkey_aes_rsa: Option<Option<String>>,
+}
+
+impl PublicKeysUpdate {
+    /// Applies the update to `identity`.
+    pub fn apply_to(&self, identity: &mut Identity) {
+        let apply = |key: &mut Option<String>, update: &Option<Option<String>>| {
+            if let Some(value) = update {
+                key.clone_from(value);
+            }
+        };
+        apply(&mut identity.pubkey, &self.pubkey);
+        apply(
+            &mut identity.non_identified_pubkey,
+            &self.non_identified_pubkey,
+        );
+        apply(&mut identity.pubkey_aes_rsa, &self.pubkey_aes_rsa);
+        apply(
+            &mut identity.non_identified_pubkey_aes_rsa,
+            &self.non_identified_pubkey_aes_rsa,
+        );
+    }
+}
+
+/// The public profile of an identity, as anyone authenticated may read it: what a client needs
+/// to contact it. The identifier (e-mail...) is not in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ProfileView {
+    /// Identity id.
+    pub id: Uuid,
+    /// Name shown to other users.
+    pub display_name: String,
+    /// Avatar address, if any.
+    pub avatar_url: Option<String>,
+    /// The key invitations to it are encrypted for.
+    pub non_identified_pubkey: Option<String>,
+    /// Its AES-RSA variant.
+    pub non_identified_pubkey_aes_rsa: Option<String>,
+    /// Whether a contact to it can succeed: it has an account and a key for invitations.
+    pub contactable: bool,
+}
+
+impl Identity {
+    /// The public profile.
+    pub fn profile(&self) -> ProfileView {
+        ProfileView {
+            id: self.id,
+            display_name: self.display_name.clone(),
+            avatar_url: self.avatar_url.clone(),
+            non_identified_pubkey: self.non_identified_pubkey.clone(),
+            non_identified_pubkey_aes_rsa: self.non_identified_pubkey_aes_rsa.clone(),
+            contactable: self.account_id.is_some() && self.has_invitation_key(),
+        }
+    }
+}

@@ -52,7 +52,7 @@ pub use http::{Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
 pub use responses::{error_response, json_response};
-pub use routing::{Access, PathParams, Route, RouteCall, RouteFuture};
+pub use routing::{Access, Paging, PathParams, Route, RouteCall, RouteFuture};
 pub use rules::{ACCESS_TOKEN_COOKIE, CSRF_COOKIE, CSRF_HEADER, MAX_BODY_BYTES, TOKEN_TYPE_COOKIE};
 pub use socket::SocketUpgrade;
 
@@ -240,7 +240,17 @@ impl HttpApi {
                         .await?,
                 )
             }
+            Access::OwnAccount => {
+                let caller = self.service().authenticate(cookies.credentials()).await?;
+                let account =
+                    rules::path_uuid("account_id", params.get("account_id").unwrap_or_default())?;
+                rules::check_own_account(&caller, account)?;
+                Some(caller)
+            }
         };
+        for name in &route.uuid_params {
+            rules::path_uuid(name, params.get(name).unwrap_or_default())?;
+        }
         let handler = match &route.action {
             Action::Handler(handler) => handler,
             Action::Socket => {

@@ -74,16 +74,32 @@ fn operation(
         errors.push((503, "a dependency (storage, bus) is unavailable".into()));
     }
     for name in route.path_params() {
-        let own = route.access == Access::OwnIdentity && name == "id";
+        let own_identity = route.access == Access::OwnIdentity && name == "id";
+        let own_account = route.access == Access::OwnAccount && name == "account_id";
+        let uuid = own_identity || own_account || route.uuid_params.iter().any(|p| p == name);
+        let description = match (own_identity, own_account) {
+            (true, _) => "the caller's identity id",
+            (_, true) => "the caller's account id",
+            _ => "",
+        };
         parameters.push(json!({
-            "name": name, "in": "path", "required": true,
-            "description": if own { "the caller's identity id" } else { "" },
-            "schema": if own { json!({"type": "string", "format": "uuid"}) } else { json!({"type": "string"}) },
+            "name": name, "in": "path", "required": true, "description": description,
+            "schema": if uuid { json!({"type": "string", "format": "uuid"}) } else { json!({"type": "string"}) },
         }));
+        if uuid && !own_identity {
+            errors.push((400, format!("the {name} in the path is not a UUID")));
+        }
     }
-    if route.access == Access::OwnIdentity {
-        errors.push((400, "the path id is not a UUID".into()));
-        errors.push((403, "the path id is not the caller's identity".into()));
+    match route.access {
+        Access::OwnIdentity => {
+            errors.push((400, "the path id is not a UUID".into()));
+            errors.push((403, "the path id is not the caller's identity".into()));
+        }
+        Access::OwnAccount => errors.push((
+            403,
+            "the account_id is not the caller's, or the caller has no account".into(),
+        )),
+        Access::Public | Access::Authenticated => {}
     }
     if unsafe_method && !socket {
         parameters.push(json!({

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::json_response;
 use super::routing::{Access, Route, RouteCall};
 use super::rules::{CSRF_COOKIE, new_csrf_token};
-use crate::domain::BoxView;
+use crate::domain::{BoxView, ProfileView};
 use crate::error::Error;
 use crate::validation::MAX_TITLE_CHARS;
 
@@ -45,6 +45,25 @@ pub(super) fn protocol_routes() -> Vec<Route> {
             )
             .answers_empty(StatusCode::SWITCHING_PROTOCOLS, "the socket is open")
             .fails(StatusCode::BAD_REQUEST, "since is not a non-negative integer"),
+        Route::new(
+            Method::GET,
+            "/identities/{id}/profile",
+            Access::Authenticated,
+            profile,
+        )
+        .uuid_param("id")
+        .summary("The public profile of an identity: what a client needs to contact it")
+        .answers::<ProfileView>(StatusCode::OK, "the profile")
+        .fails(StatusCode::NOT_FOUND, "no identity has this id"),
+        Route::new(
+            Method::PATCH,
+            "/identities/{id}",
+            Access::OwnIdentity,
+            update_public_keys,
+        )
+        .summary("Set or clear the caller's public keys")
+        .request::<PublicKeysBody>()
+        .answers_empty(StatusCode::NO_CONTENT, "the keys are updated"),
         Route::new(Method::GET, "/csrf", Access::Public, csrf)
             .summary("A CSRF token, also set as the csrftoken cookie")
             .answers::<CsrfToken>(StatusCode::OK, "the token"),
@@ -62,6 +81,26 @@ pub(super) fn protocol_routes() -> Vec<Route> {
 async fn contact(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
     let created = call.service.contact(call.caller()?, call.body()?).await?;
     Ok(json_response(StatusCode::CREATED, &created))
+}
+
+/// `GET /identities/{id}/profile`.
+async fn profile(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let profile = call.service.profile(call.uuid("id")?).await?;
+    Ok(json_response(StatusCode::OK, &profile))
+}
+
+/// `PATCH /identities/{id}`: 204.
+async fn update_public_keys(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    call.service
+        .update_public_keys(call.caller()?, call.body()?)
+        .await?;
+    Ok(no_content())
+}
+
+fn no_content() -> http::Response<bytes::Bytes> {
+    let mut response = http::Response::new(bytes::Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
 }
 
 /// The body of `GET /csrf`.
@@ -146,4 +185,28 @@ struct KeyShareBody {
     /// Base64, standard or URL-safe alphabet, padding optional.
     #[schemars(regex(pattern = r"^[A-Za-z0-9+/_-]+={0,2}$"))]
     encrypted_invitation_key_share: String,
+}
+
+/// The body of `PATCH /identities/{id}`: at least one of the keys; a key sets it, `null`
+/// clears it, an absent key is left as it is. Unknown fields are ignored.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+#[schemars(extend("minProperties" = 1))]
+struct PublicKeysBody {
+    /// Identified public key: unpadded URL-safe base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pubkey: Option<String>,
+    /// The key invitations are encrypted for: unpadded URL-safe base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    non_identified_pubkey: Option<String>,
+    /// Unpadded URL-safe base64, optionally prefixed `com.misakey.aes-rsa-enc:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(com\.misakey\.aes-rsa-enc:)?[A-Za-z0-9_-]+$"))]
+    pubkey_aes_rsa: Option<String>,
+    /// Unpadded URL-safe base64, optionally prefixed `com.misakey.aes-rsa-enc:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(com\.misakey\.aes-rsa-enc:)?[A-Za-z0-9_-]+$"))]
+    non_identified_pubkey_aes_rsa: Option<String>,
 }

@@ -29,6 +29,9 @@ pub enum Access {
     /// The caller, on its own resources: the `{id}` segment of the pattern must be a UUID (400)
     /// and the token's identity (403).
     OwnIdentity,
+    /// The caller's account: the `{account_id}` segment must be a UUID (400) and the token's
+    /// account (403; a caller without an account: 403 `{"account_id": "forbidden"}`).
+    OwnAccount,
 }
 
 /// One route: served by every frontend through [`super::HttpApi`], and described in its
@@ -40,6 +43,8 @@ pub struct Route {
     pub(super) segments: Vec<Segment>,
     pub(super) access: Access,
     pub(super) json_body: bool,
+    /// Path segments that must be UUIDs (400 on the path before CSRF and the body).
+    pub(super) uuid_params: Vec<String>,
     pub(super) action: Action,
     pub(super) doc: RouteDoc,
 }
@@ -96,6 +101,7 @@ impl Route {
             segments: parse_pattern(pattern),
             access,
             json_body: false,
+            uuid_params: Vec::new(),
             action: Action::Handler(Arc::new(move |call| Box::pin(handler(call)))),
             doc: RouteDoc::default(),
         }
@@ -115,6 +121,7 @@ impl Route {
             segments: parse_pattern(pattern),
             access: Access::OwnIdentity,
             json_body: false,
+            uuid_params: Vec::new(),
             action: Action::Socket,
             doc: RouteDoc::default(),
         }
@@ -126,9 +133,18 @@ impl Route {
             segments: parse_pattern(pattern),
             access: Access::Public,
             json_body: false,
+            uuid_params: Vec::new(),
             action: Action::OpenApi,
             doc: RouteDoc::default(),
         }
+    }
+
+    /// The path segment `{name}` must be a UUID: else 400 on the path, `{name: "malformed"}`,
+    /// checked after authentication and before CSRF; read it with [`RouteCall::uuid`].
+    #[must_use]
+    pub fn uuid_param(mut self, name: &str) -> Self {
+        self.uuid_params.push(name.to_owned());
+        self
     }
 
     /// Documents the route: a one-line summary.
@@ -277,12 +293,43 @@ impl RouteCall {
             .ok_or_else(|| Error::internal("this route reads a caller but is public"))
     }
 
+    /// The path segment `{name}` as a UUID (400 on the path if it is not one).
+    pub fn uuid(&self, name: &str) -> Result<uuid::Uuid, Error> {
+        super::rules::path_uuid(name, self.params.get(name).unwrap_or_default())
+    }
+
+    /// The query parameters `offset` (default 0) and `limit` (default 50, at most 100).
+    pub fn paging(&self) -> Result<Paging, Error> {
+        super::rules::paging(self.query.as_deref())
+    }
+
+    /// The first value of the query parameter `name`, percent-decoded.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        super::rules::query_value(self.query.as_deref(), name)
+    }
+
     /// The JSON body of a route declared [`with_json_body`](Route::with_json_body).
     pub fn body(&self) -> Result<&serde_json::Value, Error> {
         self.body
             .as_ref()
             .ok_or_else(|| Error::internal("this route reads a body but declares none"))
     }
+}
+
+/// Which page of a list a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// How many items to skip.
+    pub offset: u64,
+    /// How many items at most.
+    pub limit: u64,
+}
+
+impl Paging {
+    /// The page size when the request names none.
+    pub const DEFAULT_LIMIT: u64 = 50;
+    /// The largest page a request may ask for.
+    pub const MAX_LIMIT: u64 = 100;
 }
 
 /// A route and what its pattern captured.

@@ -130,26 +130,80 @@ pub(crate) fn no_such_route() -> Error {
     Error::new(ErrorCode::NotFound, Origin::NotDefined, "no such route")
 }
 
-/// The `since` of a socket URL's query (`?since=N`, N >= 0): where a resuming client left off.
-/// `None` when absent; anything but a non-negative integer is a 400 on the query.
-pub(crate) fn since_from_query(query: Option<&str>) -> Result<Option<u64>, Error> {
-    let Some(value) = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|pair| pair.strip_prefix("since="))
-    else {
+/// The first value of the query parameter `name`, percent-decoded.
+pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The query parameter `name` as a non-negative integer; `None` when absent, a 400 on the
+/// query (`{name: "malformed"}`) when it is anything else.
+pub(crate) fn non_negative(query: Option<&str>, name: &str) -> Result<Option<u64>, Error> {
+    let Some(value) = query_value(query, name) else {
         return Ok(None);
     };
     let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
     match value.parse::<u64>() {
-        Ok(since) if digits_only => Ok(Some(since)),
+        Ok(number) if digits_only => Ok(Some(number)),
         _ => Err(Error::new(
             ErrorCode::BadRequest,
             Origin::Query,
-            "since must be a non-negative integer",
+            format!("{name} must be a non-negative integer"),
         )
-        .with_detail("since", Detail::Malformed)),
+        .with_detail(name, Detail::Malformed)),
     }
+}
+
+/// `offset` and `limit` of a list's query.
+pub(crate) fn paging(query: Option<&str>) -> Result<super::Paging, Error> {
+    use super::Paging;
+    let offset = non_negative(query, "offset")?.unwrap_or(0);
+    let limit = non_negative(query, "limit")?.unwrap_or(Paging::DEFAULT_LIMIT);
+    if limit > Paging::MAX_LIMIT {
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            Origin::Query,
+            format!("limit must be at most {}", Paging::MAX_LIMIT),
+        )
+        .with_detail("limit", Detail::Invalid));
+    }
+    Ok(Paging { offset, limit })
+}
+
+/// `/accounts/{account_id}/...` is the caller's own account only.
+pub(crate) fn check_own_account(caller: &crate::Caller, account: uuid::Uuid) -> Result<(), Error> {
+    match caller.account_id {
+        Some(own) if own == account => Ok(()),
+        Some(_) => Err(Error::new(
+            ErrorCode::Forbidden,
+            Origin::NotDefined,
+            "the account in the path is not the caller's",
+        )),
+        None => Err(Error::new(
+            ErrorCode::Forbidden,
+            Origin::NotDefined,
+            "the caller has no account",
+        )
+        .with_detail("account_id", Detail::Forbidden)),
+    }
+}
+
+/// A path segment that must be a UUID.
+pub(crate) fn path_uuid(name: &str, value: &str) -> Result<uuid::Uuid, Error> {
+    crate::validation::parse_uuid(value).ok_or_else(|| {
+        Error::new(
+            ErrorCode::BadRequest,
+            Origin::Path,
+            format!("the {name} in the path must be a UUID"),
+        )
+        .with_detail(name, Detail::Malformed)
+    })
+}
+
+/// The `since` of a socket URL's query (`?since=N`, N >= 0): where a resuming client left off.
+pub(crate) fn since_from_query(query: Option<&str>) -> Result<Option<u64>, Error> {
+    non_negative(query, "since")
 }
 
 /// A request to a socket route that is not a WebSocket handshake.

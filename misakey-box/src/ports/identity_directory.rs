@@ -3,7 +3,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::Identity;
+use crate::domain::{Identity, PublicKeysUpdate};
 use crate::error::StoreError;
 
 /// Looks identities up: profile, account and public keys.
@@ -21,4 +21,12 @@ pub trait IdentityDirectory: Debug + Send + Sync + 'static {
         }
         Ok(found)
     }
+
+    /// Sets and clears the public keys `update` names, leaving the others; `Ok(false)` when no
+    /// identity has this id.
+    async fn update_public_keys(
+        &self,
+        id: Uuid,
+        update: &PublicKeysUpdate,
+    ) -> Result<bool, StoreError>;
 }

@@ -1,10 +1,11 @@
 use async_trait::async_trait;
+use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ColumnTrait as _, EntityTrait, QueryFilter as _};
 use uuid::Uuid;
 
 use super::entities::identity;
 use super::{SeaOrmStorage, store_error};
-use crate::domain::Identity;
+use crate::domain::{Identity, PublicKeysUpdate};
 use crate::error::StoreError;
 use crate::ports::IdentityDirectory;
 
@@ -42,5 +43,31 @@ impl IdentityDirectory for SeaOrmStorage {
             .await
             .map_err(store_error)?;
         Ok(rows.into_iter().map(Identity::from).collect())
+    }
+
+    async fn update_public_keys(
+        &self,
+        id: Uuid,
+        update: &PublicKeysUpdate,
+    ) -> Result<bool, StoreError> {
+        let column = |value: &Option<Option<String>>| match value {
+            Some(key) => Set(key.clone()),
+            None => NotSet,
+        };
+        let changes = identity::ActiveModel {
+            pubkey: column(&update.pubkey),
+            non_identified_pubkey: column(&update.non_identified_pubkey),
+            pubkey_aes_rsa: column(&update.pubkey_aes_rsa),
+            non_identified_pubkey_aes_rsa: column(&update.non_identified_pubkey_aes_rsa),
+            ..Default::default()
+        };
+        let _turn = self.write_turn().await;
+        let updated = identity::Entity::update_many()
+            .set(changes)
+            .filter(identity::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(updated.rows_affected == 1)
     }
 }

@@ -2,6 +2,7 @@
 
 mod authorization;
 mod contact;
+mod identity_profile;
 mod socket_session;
 
 pub use authorization::{Caller, Credentials};

@@ -3,6 +3,7 @@
 mod base64_shape;
 mod contact_request;
 mod key_share_policy;
+mod public_keys;
 
 pub use base64_shape::{decode_standard_or_url_safe, decode_unpadded_url_safe};
 pub(crate) use contact_request::MAX_TITLE_CHARS;
@@ -10,3 +11,4 @@ pub use contact_request::{ContactRequest, parse_uuid};
 pub use key_share_policy::{
     AES_RSA_KEY_PREFIX, DefaultKeySharePolicy, KeyMaterial, KeySharePolicy, NaclKeySharePolicy,
 };
+pub use public_keys::parse_public_keys_update;
