@@ -165,11 +165,15 @@ async fn poem_and_axum_serve_the_same_openapi_document_byte_for_byte() {
             .keys()
             .collect::<Vec<_>>(),
         [
+            "/accounts/{account_id}/crypto/actions",
+            "/accounts/{account_id}/crypto/actions/{action_id}",
             "/box-users/{id}/contact",
             "/box-users/{id}/ws",
             "/csrf",
             "/healthz",
             "/identities/{id}",
+            "/identities/{id}/notifications",
+            "/identities/{id}/notifications/acknowledgement",
             "/identities/{id}/profile",
             "/openapi.json"
         ]

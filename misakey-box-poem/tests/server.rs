@@ -331,11 +331,15 @@ async fn the_openapi_document_describes_the_served_routes() {
     assert_eq!(
         paths,
         [
+            "/accounts/{account_id}/crypto/actions",
+            "/accounts/{account_id}/crypto/actions/{action_id}",
             "/box-users/{id}/contact",
             "/box-users/{id}/ws",
             "/csrf",
             "/healthz",
             "/identities/{id}",
+            "/identities/{id}/notifications",
+            "/identities/{id}/notifications/acknowledgement",
             "/identities/{id}/profile",
             "/openapi.json"
         ]

@@ -12,7 +12,7 @@ use misakey_box::domain::{
 };
 use misakey_box::error::StoreError;
 use misakey_box::ports::{
-    BoxStore, Change, ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat,
+    BoxStore, Change, ChangeSet, Inbox, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat,
     PublisherRegistry, Retention, UpdateLog,
 };
 
@@ -89,12 +89,27 @@ impl BoxStore for InMemoryBoxStore {
         let mut state = self.state()?;
         // Checked before any write, under the one lock: all or nothing.
         let mut new_hashes = std::collections::HashSet::new();
+        let mut deleted = std::collections::HashSet::new();
         for change in &changes.changes {
-            if let Change::AddKeyShare(share) = change
-                && (state.key_shares.contains_key(&share.other_share_hash)
-                    || !new_hashes.insert(&share.other_share_hash))
-            {
-                return Err(StoreError::KeyShareConflict);
+            match change {
+                Change::AddKeyShare(share)
+                    if state.key_shares.contains_key(&share.other_share_hash)
+                        || !new_hashes.insert(&share.other_share_hash) =>
+                {
+                    return Err(StoreError::KeyShareConflict);
+                }
+                Change::DeleteCryptoAction {
+                    account_id,
+                    action_id,
+                } if !state
+                    .crypto_actions
+                    .iter()
+                    .any(|a| a.id == *action_id && a.account_id == *account_id)
+                    || !deleted.insert(*action_id) =>
+                {
+                    return Err(StoreError::NotFound);
+                }
+                _ => {}
             }
         }
         for change in &changes.changes {
@@ -123,6 +138,32 @@ impl BoxStore for InMemoryBoxStore {
                     box_id,
                 } => {
                     state.unread_counts.remove(&(*identity_id, *box_id));
+                }
+                Change::AcknowledgeNotifications {
+                    identity_id,
+                    ids,
+                    at,
+                } => {
+                    for notification in state.notifications.iter_mut().filter(|n| {
+                        n.identity_id == *identity_id
+                            && ids.contains(&n.id)
+                            && n.acknowledged_at.is_none()
+                    }) {
+                        notification.acknowledged_at = Some(*at);
+                    }
+                }
+                Change::DeleteCryptoAction { action_id, .. } => {
+                    state.crypto_actions.retain(|a| a.id != *action_id);
+                }
+                Change::MarkInvitationUsed {
+                    crypto_action_id, ..
+                } => {
+                    let id = serde_json::json!(crypto_action_id);
+                    for notification in &mut state.notifications {
+                        if notification.details["cryptoaction_id"] == id {
+                            notification.details["used"] = serde_json::Value::Bool(true);
+                        }
+                    }
                 }
                 other => {
                     return Err(StoreError::backend(format!(
@@ -232,6 +273,85 @@ impl UpdateLog for InMemoryBoxStore {
             removed += (before - log.len()) as u64;
         }
         Ok(removed)
+    }
+}
+
+#[async_trait]
+impl Inbox for InMemoryBoxStore {
+    async fn list_notifications(
+        &self,
+        identity_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let state = self.state()?;
+        let mut notifications: Vec<&Notification> = state
+            .notifications
+            .iter()
+            .filter(|n| n.identity_id == identity_id)
+            .collect();
+        notifications.sort_by_key(|n| std::cmp::Reverse((n.created_at, n.id)));
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(notifications
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .cloned()
+            .collect())
+    }
+
+    async fn count_unacknowledged_notifications(
+        &self,
+        identity_id: Uuid,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .state()?
+            .notifications
+            .iter()
+            .filter(|n| n.identity_id == identity_id && n.acknowledged_at.is_none())
+            .count() as u64)
+    }
+
+    async fn unacknowledged_notifications(
+        &self,
+        identity_id: Uuid,
+        among: Option<&[Uuid]>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let state = self.state()?;
+        let mut pending: Vec<&Notification> = state
+            .notifications
+            .iter()
+            .filter(|n| n.identity_id == identity_id && n.acknowledged_at.is_none())
+            .filter(|n| among.is_none_or(|ids| ids.contains(&n.id)))
+            .collect();
+        pending.sort_by_key(|n| (n.created_at, n.id));
+        Ok(pending.into_iter().map(|n| n.id).collect())
+    }
+
+    async fn list_crypto_actions(&self, account_id: Uuid) -> Result<Vec<CryptoAction>, StoreError> {
+        let state = self.state()?;
+        let mut actions: Vec<CryptoAction> = state
+            .crypto_actions
+            .iter()
+            .filter(|a| a.account_id == account_id)
+            .cloned()
+            .collect();
+        actions.sort_by_key(|a| (a.created_at, a.id));
+        Ok(actions)
+    }
+
+    async fn find_crypto_action(
+        &self,
+        account_id: Uuid,
+        action_id: Uuid,
+    ) -> Result<Option<CryptoAction>, StoreError> {
+        Ok(self
+            .state()?
+            .crypto_actions
+            .iter()
+            .find(|a| a.id == action_id && a.account_id == account_id)
+            .cloned())
     }
 }
 

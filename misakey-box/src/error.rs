@@ -328,6 +328,9 @@ pub enum StoreError {
     /// A key share with the same `other_share_hash` is already stored.
     #[error("a key share with this other_share_hash is already stored")]
     KeyShareConflict,
+    /// A row a change set changes or deletes does not exist; nothing was written.
+    #[error("a row to change does not exist")]
+    NotFound,
     /// The storage cannot be reached (connection refused, pool timed out...).
     #[error("storage unavailable")]
     Unavailable(#[source] SharedError),
@@ -357,6 +360,11 @@ impl From<StoreError> for Error {
                 "a key share with this other_share_hash already exists",
             )
             .with_detail("key_share.other_share_hash", Detail::Conflict),
+            StoreError::NotFound => Error::new(
+                ErrorCode::NotFound,
+                Origin::NotDefined,
+                "what the request changes does not exist",
+            ),
             StoreError::Unavailable(source) => Error {
                 source: Some(source),
                 ..Error::service_unavailable("")

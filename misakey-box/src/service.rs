@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::outbox::{Maintenance, PublishLedger};
 use crate::ports::{
-    BoxStore, Clock, IdGenerator, IdentityDirectory, NotificationBus, PublisherRegistry, RandomIds,
-    SystemClock, TokenIntrospector, UpdateLog,
+    BoxStore, Clock, IdGenerator, IdentityDirectory, Inbox, NotificationBus, PublisherRegistry,
+    RandomIds, SystemClock, TokenIntrospector, UpdateLog,
 };
 use crate::socket::ShutdownSignal;
 use crate::validation::{DefaultKeySharePolicy, KeySharePolicy};
@@ -28,6 +28,8 @@ pub struct Ports {
     pub log: Arc<dyn UpdateLog>,
     /// The registry of publishing instances (the same database).
     pub publishers: Arc<dyn PublisherRegistry>,
+    /// Notifications and crypto actions, read (the same database).
+    pub inbox: Arc<dyn Inbox>,
     /// Notification bus.
     pub bus: Arc<dyn NotificationBus>,
     /// Clock.
@@ -38,8 +40,8 @@ pub struct Ports {
 
 impl Ports {
     /// The adapters that need a choice, with the system clock and random UUIDv4 ids. `store`
-    /// serves the box store, its update logs and the publishers' registry, which share its
-    /// transactions.
+    /// serves the box store, its update logs, the publishers' registry and the inbox, which
+    /// share its transactions.
     pub fn new<S>(
         tokens: Arc<dyn TokenIntrospector>,
         identities: Arc<dyn IdentityDirectory>,
@@ -47,14 +49,15 @@ impl Ports {
         bus: Arc<dyn NotificationBus>,
     ) -> Self
     where
-        S: BoxStore + UpdateLog + PublisherRegistry,
+        S: BoxStore + UpdateLog + PublisherRegistry + Inbox,
     {
         Self {
             tokens,
             identities,
             store: store.clone(),
             log: store.clone(),
-            publishers: store,
+            publishers: store.clone(),
+            inbox: store,
             bus,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
@@ -64,7 +67,7 @@ impl Ports {
     /// One storage serving every storage port (as `SeaOrmStorage` does), and a bus.
     pub fn with_storage<S>(storage: Arc<S>, bus: Arc<dyn NotificationBus>) -> Self
     where
-        S: BoxStore + UpdateLog + PublisherRegistry + IdentityDirectory + TokenIntrospector,
+        S: BoxStore + UpdateLog + PublisherRegistry + Inbox + IdentityDirectory + TokenIntrospector,
     {
         Self::new(storage.clone(), storage.clone(), storage, bus)
     }

@@ -71,6 +71,7 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     public_keys_change_like_the_in_memory_directory,
+    a_consumption_failing_midway_leaves_the_action_and_its_notification,
     contact_answers_and_publishes_like_the_in_memory_reference,
     a_contact_whose_last_write_fails_leaves_every_table_as_it_was,
     concurrent_contacts_sharing_a_share_hash_have_one_winner,
@@ -138,6 +139,58 @@ async fn row_counts(storage: &SeaOrmStorage) -> Vec<u64> {
             .unwrap(),
         box_unread_count::Entity::find().count(db).await.unwrap(),
     ]
+}
+
+async fn a_consumption_failing_midway_leaves_the_action_and_its_notification(db: &TestDatabase) {
+    use misakey_box::storage::sea_orm::ActiveValue::Set;
+    let contact = sample_contact(1, "bWlkd2F5");
+    db.save_contact(&contact).await.unwrap();
+    let action = contact.crypto_action.clone();
+    // A damaged row that names the action: marking the invitation used fails on it, after
+    // the action was deleted in the same transaction.
+    identity_notification::Entity::insert(identity_notification::ActiveModel {
+        id: Set(uuid::Uuid::from_u128(0xbad)),
+        identity_id: Set(contact.notification.identity_id),
+        r#type: Set("box.auto_invite".to_owned()),
+        details: Set(format!("not JSON {}", action.id)),
+        created_at: Set(contact.created_at),
+        acknowledged_at: Set(None),
+    })
+    .exec(db.connection())
+    .await
+    .unwrap();
+    let consume = ChangeSet {
+        changes: vec![
+            Change::DeleteCryptoAction {
+                account_id: action.account_id,
+                action_id: action.id,
+            },
+            Change::MarkInvitationUsed {
+                account_id: action.account_id,
+                crypto_action_id: action.id,
+            },
+        ],
+        updates: Vec::new(),
+        created_at: contact.created_at,
+    };
+    let error = db.commit(&consume).await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    assert_eq!(
+        db.crypto_actions(action.account_id).await.unwrap(),
+        vec![action]
+    );
+    let kept = db.notifications(contact.notification.identity_id).await;
+    assert!(kept.is_err(), "the damaged row is still there: {kept:?}");
+    let real = identity_notification::Entity::find_by_id(contact.notification.id)
+        .one(db.connection())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&real.details).unwrap(),
+        contact.notification.details,
+        "not marked used"
+    );
 }
 
 async fn public_keys_change_like_the_in_memory_directory(db: &TestDatabase) {

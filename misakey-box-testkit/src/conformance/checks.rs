@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::client::{
-    Auth, Csrf, SocketClosed, get, open_socket, open_socket_resuming,
+    Auth, Csrf, SocketClosed, get, head_count, open_socket, open_socket_resuming,
     open_socket_with_receive_buffer, post_contact, post_contact_raw, post_raw, request,
 };
 use super::{
-    ALLOWED_ORIGIN, CAROL_ID, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID, EXPIRED_TOKEN,
-    WEAK_TOKEN, identity, short_timers,
+    ALLOWED_ORIGIN, CAROL_ID, CAROL_TOKEN, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID,
+    EXPIRED_TOKEN, WEAK_TOKEN, identity, short_timers,
 };
 use crate::builders::{
     ALICE_ID, BOB_ID, BOB_INVITATION_KEY, ContactRequestBuilder, SPEC_BOX_PUBLIC_KEY, bob,
@@ -1260,5 +1260,282 @@ pub async fn profiles_are_public_and_keys_belong_to_their_identity(target: &Conf
             .await
             .0,
         409
+    );
+}
+
+/// Bob sees the `box.auto_invite` in his notifications, reads the invitation of his account,
+/// acknowledges the notification (every socket of his is told) and consumes the invitation.
+pub async fn the_invitee_reads_acknowledges_and_consumes_its_invitation(
+    target: &ConformanceTarget,
+) {
+    let bob_auth = Auth::bearer(BOB_TOKEN);
+    let mut bob_socket = open_socket(target, &BOB_ID.to_string(), bob_auth, None)
+        .await
+        .expect("Bob's socket");
+    let body = ContactRequestBuilder::new(&bob())
+        .title("Invitation")
+        .build();
+    let (status, created) = post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await;
+    assert_eq!(status, 201, "{created}");
+    let live = bob_socket.next_update().await;
+    let notification = live["object"].clone();
+    let action_id = notification["details"]["cryptoaction_id"].clone();
+    assert_utc_timestamp(&notification["created_at"]);
+    assert_eq!(
+        notification,
+        json!({"id": notification["id"], "type": "box.auto_invite",
+               "details": {"box_id": created["id"], "box_title": "Invitation",
+                           "owner_org_id": created["owner_org_id"], "cryptoaction_id": action_id},
+               "created_at": notification["created_at"], "acknowledged_at": null})
+    );
+
+    let notifications = format!("/identities/{BOB_ID}/notifications");
+    let get = |path: String| async move {
+        request(target, "GET", &path, bob_auth, Csrf::Valid, None).await
+    };
+    assert_eq!(
+        get(notifications.clone()).await,
+        (200, json!([notification]))
+    );
+    assert_eq!(
+        head_count(target, &notifications, bob_auth).await,
+        (204, Some(1))
+    );
+
+    let account = crate::builders::BOB_ACCOUNT_ID;
+    let actions = format!("/accounts/{account}/crypto/actions");
+    let action_path = format!("{actions}/{}", action_id.as_str().unwrap_or_default());
+    let invitation = json!({"id": action_id, "type": "invitation", "box_id": created["id"],
+                            "encryption_public_key": BOB_INVITATION_KEY,
+                            "encrypted": crate::builders::SAMPLE_ENCRYPTED_INVITATION,
+                            "created_at": notification["created_at"]});
+    assert_eq!(get(actions.clone()).await, (200, json!([invitation])));
+    assert_eq!(get(action_path.clone()).await, (200, invitation));
+
+    // Acknowledged: the badge goes to zero and every socket of Bob's is told.
+    let acknowledge = |query: String| async move {
+        let path = format!("/identities/{BOB_ID}/notifications/acknowledgement{query}");
+        request(target, "PUT", &path, bob_auth, Csrf::Valid, None).await
+    };
+    let stranger = Uuid::from_u128(0x5742_4e6e);
+    let id = notification["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        acknowledge(format!("?ids={id},{stranger}")).await,
+        (204, Value::Null)
+    );
+    let told = bob_socket.next_update().await;
+    assert_utc_timestamp(&told["object"]["acknowledged_at"]);
+    let acknowledged_at = told["object"]["acknowledged_at"].clone();
+    assert_eq!(
+        told,
+        json!({"type": "notification.acknowledged",
+               "object": {"ids": [id], "acknowledged_at": acknowledged_at}})
+    );
+    assert_eq!(
+        head_count(target, &notifications, bob_auth).await,
+        (204, Some(0))
+    );
+    // Nothing left to acknowledge: no frame (the next one Bob's socket gets is his own ack).
+    assert_eq!(acknowledge(String::new()).await, (204, Value::Null));
+    let ack = json!({"type": "ack", "object": {"sender_id": BOB_ID, "box_id": created["id"]}});
+    bob_socket.send_json(&ack).await;
+    assert_eq!(bob_socket.next_update().await, ack);
+
+    // Consumed: gone, and the notification says so.
+    let delete = |path: String| async move {
+        request(target, "DELETE", &path, bob_auth, Csrf::Valid, None).await
+    };
+    assert_eq!(delete(action_path.clone()).await, (204, Value::Null));
+    let not_found = error(
+        "not_found",
+        "path",
+        "the account has no crypto action with this id",
+        json!({"action_id": "not_found"}),
+    );
+    assert_eq!(get(action_path.clone()).await, (404, not_found.clone()));
+    assert_eq!(get(actions).await, (200, json!([])));
+    assert_eq!(delete(action_path).await, (404, not_found));
+    let mut used = notification.clone();
+    used["details"]["used"] = json!(true);
+    used["acknowledged_at"] = acknowledged_at;
+    assert_eq!(get(notifications).await, (200, json!([used])));
+}
+
+/// Malformed ids and paging values, foreign identities and accounts, a caller without an
+/// account, missing CSRF: each refused in the error format.
+pub async fn notification_and_invitation_routes_refuse_bad_input(target: &ConformanceTarget) {
+    let bob_auth = Auth::bearer(BOB_TOKEN);
+    let notifications = format!("/identities/{BOB_ID}/notifications");
+    let get = |path: String, auth| async move {
+        request(target, "GET", &path, auth, Csrf::Valid, None).await
+    };
+    let query_error = |field: &str, detail: &str, desc: &str| {
+        (
+            400,
+            error("bad_request", "query", desc, json!({field: detail})),
+        )
+    };
+    for (query, expected) in [
+        (
+            "?limit=101",
+            query_error("limit", "invalid", "limit must be at most 100"),
+        ),
+        (
+            "?limit=x",
+            query_error("limit", "malformed", "limit must be a non-negative integer"),
+        ),
+        (
+            "?offset=-1",
+            query_error(
+                "offset",
+                "malformed",
+                "offset must be a non-negative integer",
+            ),
+        ),
+        (
+            "?offset=1.5&limit=2",
+            query_error(
+                "offset",
+                "malformed",
+                "offset must be a non-negative integer",
+            ),
+        ),
+    ] {
+        assert_eq!(
+            get(format!("{notifications}{query}"), bob_auth).await,
+            expected,
+            "{query}"
+        );
+    }
+    assert_eq!(
+        get(format!("{notifications}?offset=0&limit=0"), bob_auth).await,
+        (200, json!([]))
+    );
+    assert_eq!(
+        get(notifications.clone(), Auth::bearer(ALICE_TOKEN)).await,
+        (403, foreign_path())
+    );
+    let acknowledgement = format!("/identities/{BOB_ID}/notifications/acknowledgement");
+    assert_eq!(
+        request(
+            target,
+            "PUT",
+            &format!("{acknowledgement}?ids=1,2"),
+            bob_auth,
+            Csrf::Valid,
+            None
+        )
+        .await,
+        query_error("ids", "malformed", "ids must be comma-separated UUIDs")
+    );
+    assert_eq!(
+        request(
+            target,
+            "PUT",
+            &acknowledgement,
+            bob_auth,
+            Csrf::Missing,
+            None
+        )
+        .await,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header required",
+                json!({"x-csrf-token": "required"})
+            )
+        )
+    );
+
+    let bob_account = crate::builders::BOB_ACCOUNT_ID;
+    let actions = format!("/accounts/{bob_account}/crypto/actions");
+    assert_eq!(
+        get(actions.clone(), Auth::bearer(ALICE_TOKEN)).await,
+        (
+            403,
+            error(
+                "forbidden",
+                "not_defined",
+                "the account in the path is not the caller's",
+                json!({})
+            )
+        )
+    );
+    assert_eq!(
+        get(actions.clone(), Auth::bearer(CAROL_TOKEN)).await,
+        (
+            403,
+            error(
+                "forbidden",
+                "not_defined",
+                "the caller has no account",
+                json!({"account_id": "forbidden"})
+            )
+        )
+    );
+    assert_eq!(
+        get("/accounts/not-a-uuid/crypto/actions".to_owned(), bob_auth).await,
+        (
+            400,
+            error(
+                "bad_request",
+                "path",
+                "the account_id in the path must be a UUID",
+                json!({"account_id": "malformed"})
+            )
+        )
+    );
+    let malformed_action = (
+        400,
+        error(
+            "bad_request",
+            "path",
+            "the action_id in the path must be a UUID",
+            json!({"action_id": "malformed"}),
+        ),
+    );
+    assert_eq!(
+        get(format!("{actions}/123"), bob_auth).await,
+        malformed_action
+    );
+    assert_eq!(
+        request(
+            target,
+            "DELETE",
+            &format!("{actions}/123"),
+            bob_auth,
+            Csrf::Missing,
+            None
+        )
+        .await,
+        malformed_action,
+        "the path is checked before CSRF"
+    );
+    let stranger = Uuid::from_u128(0x5742_4e6e);
+    assert_eq!(
+        request(
+            target,
+            "DELETE",
+            &format!("{actions}/{stranger}"),
+            bob_auth,
+            Csrf::Missing,
+            None
+        )
+        .await,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header required",
+                json!({"x-csrf-token": "required"})
+            )
+        )
+    );
+    assert_eq!(
+        get(actions, Auth::default()).await,
+        (401, unauthorized("accesstoken", "required"))
     );
 }

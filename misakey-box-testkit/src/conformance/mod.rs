@@ -34,6 +34,8 @@ pub const ALLOWED_ORIGIN: &str = "https://app.conformance.test";
 pub const WEAK_TOKEN: &str = "weak-token";
 /// A token of Alice that expired in 2000.
 pub const EXPIRED_TOKEN: &str = "expired-token";
+/// A token of Carol (no account).
+pub const CAROL_TOKEN: &str = "carol-token";
 /// Carol: no account.
 pub const CAROL_ID: Uuid = Uuid::from_u128(0xca201000_0000_4000_8000_000000000003);
 /// Dave: an account but no key for invitations.
@@ -69,6 +71,7 @@ pub fn fixtures() -> Fixtures {
             token(BOB_TOKEN, BOB_ID, 2, None),
             token(WEAK_TOKEN, ALICE_ID, 0, None),
             token(EXPIRED_TOKEN, ALICE_ID, 2, Some(expired)),
+            token(CAROL_TOKEN, CAROL_ID, 2, None),
         ],
     }
 }
@@ -185,6 +188,8 @@ macro_rules! conformance_tests {
             resuming_beyond_the_log_asks_for_a_resync: default_timers,
             malformed_since_is_400: default_timers,
             profiles_are_public_and_keys_belong_to_their_identity: default_timers,
+            the_invitee_reads_acknowledges_and_consumes_its_invitation: default_timers,
+            notification_and_invitation_routes_refuse_bad_input: default_timers,
         );
     };
     (@check $start:expr, $($check:ident: $settings:ident,)+) => {

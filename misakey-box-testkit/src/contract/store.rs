@@ -15,17 +15,17 @@ use misakey_box::domain::{
 };
 use misakey_box::error::StoreError;
 use misakey_box::ports::{
-    BoxStore, Change, ChangeSet, ContactRecord, LogPositions, LoggedUpdate, PublisherHeartbeat,
-    PublisherRegistry, Retention, UpdateLog,
+    BoxStore, Change, ChangeSet, ContactRecord, Inbox, LogPositions, LoggedUpdate,
+    PublisherHeartbeat, PublisherRegistry, Retention, UpdateLog,
 };
 
 use crate::StoreReadBack;
 
-/// A store the contract can check: the three storage ports of the use cases, and reading back.
-pub trait ContractStore: BoxStore + UpdateLog + PublisherRegistry + StoreReadBack {}
+/// A store the contract can check: the storage ports of the use cases, and reading back.
+pub trait ContractStore: BoxStore + UpdateLog + PublisherRegistry + Inbox + StoreReadBack {}
 
 impl<T> ContractStore for T where
-    T: BoxStore + UpdateLog + PublisherRegistry + StoreReadBack + ?Sized
+    T: BoxStore + UpdateLog + PublisherRegistry + Inbox + StoreReadBack + ?Sized
 {
 }
 
@@ -664,6 +664,197 @@ pub async fn pruning_keeps_recent_entries_and_positions<S: ContractStore + ?Size
     assert_eq!(positions(&next), vec![(alice, 11), (alice, 12), (bob, 6)]);
 }
 
+fn changes_at(changes: Vec<Change>) -> ChangeSet {
+    ChangeSet {
+        changes,
+        updates: Vec::new(),
+        created_at: default_instant(),
+    }
+}
+
+/// An identity's notifications list newest first, page by page; acknowledging sets the time
+/// once and only on the identity's own.
+pub async fn notifications_list_newest_first_and_are_acknowledged_once<
+    S: ContractStore + ?Sized,
+>(
+    store: &S,
+) {
+    let (creator, bob) = (sample_creator(1), sample_contacted_identity(1));
+    let records: Vec<ContactRecord> = (1..=3)
+        .map(|n| sample_contact_between(n, &format!("bm90aWY{n}"), creator, bob))
+        .collect();
+    for record in &records {
+        store.save_contact(record).await.unwrap();
+    }
+    let ids: Vec<Uuid> = records.iter().map(|r| r.notification.id).collect();
+    let listed = |offset, limit| async move {
+        store
+            .list_notifications(bob, offset, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(0, 50).await, vec![ids[2], ids[1], ids[0]]);
+    assert_eq!(listed(1, 1).await, vec![ids[1]]);
+    assert_eq!(listed(3, 50).await, Vec::<Uuid>::new());
+    assert_eq!(listed(0, 0).await, Vec::<Uuid>::new());
+    assert_eq!(
+        store.list_notifications(creator, 0, 50).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.count_unacknowledged_notifications(bob).await.unwrap(),
+        3
+    );
+    let stranger = sample_id(9, 9);
+    assert_eq!(
+        store
+            .unacknowledged_notifications(bob, Some(&[ids[0], stranger]))
+            .await
+            .unwrap(),
+        vec![ids[0]]
+    );
+    assert_eq!(
+        store.unacknowledged_notifications(bob, None).await.unwrap(),
+        ids
+    );
+
+    let at = default_instant() + TimeDelta::hours(1);
+    store
+        .commit(&changes_at(vec![Change::AcknowledgeNotifications {
+            identity_id: bob,
+            ids: vec![ids[0], stranger],
+            at,
+        }]))
+        .await
+        .unwrap();
+    // Another identity cannot acknowledge Bob's, and a second acknowledgement keeps the first time.
+    store
+        .commit(&changes_at(vec![
+            Change::AcknowledgeNotifications {
+                identity_id: creator,
+                ids: ids.clone(),
+                at,
+            },
+            Change::AcknowledgeNotifications {
+                identity_id: bob,
+                ids: vec![ids[0]],
+                at: at + TimeDelta::hours(1),
+            },
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_unacknowledged_notifications(bob).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.unacknowledged_notifications(bob, None).await.unwrap(),
+        vec![ids[1], ids[2]]
+    );
+    let mut expected = records[0].notification.clone();
+    expected.acknowledged_at = Some(at);
+    assert_eq!(
+        store.list_notifications(bob, 2, 1).await.unwrap(),
+        vec![expected]
+    );
+}
+
+/// Consuming an invitation deletes it and marks its notification used, all or nothing; a
+/// second time, or by another account, is `NotFound` and changes nothing.
+pub async fn consuming_an_invitation_deletes_it_and_marks_its_notification<
+    S: ContractStore + ?Sized,
+>(
+    store: &S,
+) {
+    let (first, second) = (sample_contact(1, "aW52aXRl"), sample_contact(2, "b3RoZXI"));
+    store.save_contact(&first).await.unwrap();
+    store.save_contact(&second).await.unwrap();
+    let account = first.crypto_action.account_id;
+    let action = first.crypto_action.id;
+    assert_eq!(
+        store.list_crypto_actions(account).await.unwrap(),
+        vec![first.crypto_action.clone()]
+    );
+    assert_eq!(
+        store.find_crypto_action(account, action).await.unwrap(),
+        Some(first.crypto_action.clone())
+    );
+    let other_account = second.crypto_action.account_id;
+    assert_eq!(
+        store
+            .find_crypto_action(other_account, action)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let consume = |account_id| {
+        changes_at(vec![
+            Change::DeleteCryptoAction {
+                account_id,
+                action_id: action,
+            },
+            Change::MarkInvitationUsed {
+                account_id,
+                crypto_action_id: action,
+            },
+        ])
+    };
+    assert!(matches!(
+        store.commit(&consume(other_account)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .notifications(first.notification.identity_id)
+            .await
+            .unwrap(),
+        vec![first.notification.clone()],
+        "a refused consumption marks nothing"
+    );
+    store.commit(&consume(account)).await.unwrap();
+    assert_eq!(store.list_crypto_actions(account).await.unwrap(), vec![]);
+    assert_eq!(
+        store.find_crypto_action(account, action).await.unwrap(),
+        None
+    );
+    let mut used = first.notification.clone();
+    used.details["used"] = json!(true);
+    assert_eq!(
+        store
+            .notifications(first.notification.identity_id)
+            .await
+            .unwrap(),
+        vec![used.clone()]
+    );
+    assert!(matches!(
+        store.commit(&consume(account)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .notifications(first.notification.identity_id)
+            .await
+            .unwrap(),
+        vec![used]
+    );
+    assert_eq!(
+        store.list_crypto_actions(other_account).await.unwrap(),
+        vec![second.crypto_action.clone()],
+        "the other invitation is untouched"
+    );
+    assert_eq!(
+        store
+            .notifications(second.notification.identity_id)
+            .await
+            .unwrap(),
+        vec![second.notification.clone()]
+    );
+}
+
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
@@ -694,6 +885,8 @@ macro_rules! store_contract_tests {
             the_relay_reads_the_logs_by_creation_time,
             publishers_take_over_expired_ones,
             pruning_keeps_recent_entries_and_positions,
+            notifications_list_newest_first_and_are_acknowledged_once,
+            consuming_an_invitation_deletes_it_and_marks_its_notification,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The kind of a crypto action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub enum CryptoActionType {
     /// The recipient is invited into a box; `encrypted` holds what it needs to join.
@@ -37,6 +37,39 @@ pub struct CryptoAction {
     pub account_id: Uuid,
     /// The identity that produced it.
     pub sender_identity_id: Uuid,
+    /// Its kind.
+    #[serde(rename = "type")]
+    pub kind: CryptoActionType,
+    /// The box it concerns.
+    pub box_id: Uuid,
+    /// The public key `encrypted` was encrypted for.
+    pub encryption_public_key: String,
+    /// The encrypted payload, opaque to the server.
+    pub encrypted: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl CryptoAction {
+    /// What its account is shown.
+    pub fn view(&self) -> CryptoActionView {
+        CryptoActionView {
+            id: self.id,
+            kind: self.kind,
+            box_id: self.box_id,
+            encryption_public_key: self.encryption_public_key.clone(),
+            encrypted: self.encrypted.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// The JSON shape of a crypto action, as its account reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct CryptoActionView {
+    /// Crypto action id.
+    pub id: Uuid,
     /// Its kind.
     #[serde(rename = "type")]
     pub kind: CryptoActionType,

@@ -9,7 +9,7 @@ mod notification;
 mod realtime;
 
 pub use box_view::BoxView;
-pub use crypto_action::{CryptoAction, CryptoActionType};
+pub use crypto_action::{CryptoAction, CryptoActionType, CryptoActionView};
 pub use event::{AccessMode, BoxEventView, Event, EventType, NewEventView};
 pub use identity::{Identity, IdentityView, ProfileView, PublicKeysUpdate};
 pub use key_share::KeyShare;

@@ -17,6 +17,9 @@ pub enum UpdateType {
     /// An identity acknowledged a box on one of its sockets; object: [`AckObject`].
     #[serde(rename = "ack")]
     Ack,
+    /// An identity acknowledged notifications; object: `{"ids", "acknowledged_at"}`.
+    #[serde(rename = "notification.acknowledged")]
+    NotificationAcknowledged,
     /// A box was deleted.
     #[serde(rename = "box.delete")]
     BoxDelete,
@@ -43,6 +46,7 @@ impl UpdateType {
             Self::EventNew => "event.new",
             Self::Notification => "notification",
             Self::Ack => "ack",
+            Self::NotificationAcknowledged => "notification.acknowledged",
             Self::BoxDelete => "box.delete",
             Self::BoxSettings => "box.settings",
             Self::FileSaved => "file.saved",

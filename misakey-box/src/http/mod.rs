@@ -61,6 +61,9 @@ use crate::error::Error;
 use crate::socket::SocketSettings;
 use routing::{Action, Found};
 
+/// Header carrying the size of a list (on `HEAD` of a list route).
+pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
+
 /// Header carrying the request id (reused when the client sends one, else a new UUID).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

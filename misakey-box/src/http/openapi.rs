@@ -132,6 +132,11 @@ fn operation(
     let mut responses = Map::new();
     for (status, description, schema) in &doc.answers {
         let mut answer = json!({"description": description});
+        if doc.total_count {
+            answer["headers"] = json!({"X-Total-Count": {
+                "description": "how many items the list holds (for notifications: the unacknowledged ones)",
+                "schema": {"type": "integer", "minimum": 0}}});
+        }
         if let Some(schema) = schema {
             answer["content"] =
                 json!({"application/json": {"schema": Value::from(schema(generator))}});

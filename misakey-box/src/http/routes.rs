@@ -10,11 +10,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
-use super::json_response;
 use super::routing::{Access, Route, RouteCall};
 use super::rules::{CSRF_COOKIE, new_csrf_token};
-use crate::domain::{BoxView, ProfileView};
+use super::{TOTAL_COUNT_HEADER, json_response};
+use crate::domain::{BoxView, CryptoActionView, NotificationView, ProfileView};
 use crate::error::Error;
+use crate::use_cases::parse_notification_ids;
 use crate::validation::MAX_TITLE_CHARS;
 
 /// Every route of the protocol, in the order of the documentation.
@@ -64,6 +65,66 @@ pub(super) fn protocol_routes() -> Vec<Route> {
         .summary("Set or clear the caller's public keys")
         .request::<PublicKeysBody>()
         .answers_empty(StatusCode::NO_CONTENT, "the keys are updated"),
+        Route::new(
+            Method::GET,
+            "/identities/{id}/notifications",
+            Access::OwnIdentity,
+            notifications,
+        )
+        .summary("The caller's notifications, newest first")
+        .paged()
+        .answers::<Vec<NotificationView>>(StatusCode::OK, "a page of notifications"),
+        Route::new(
+            Method::HEAD,
+            "/identities/{id}/notifications",
+            Access::OwnIdentity,
+            count_notifications,
+        )
+        .summary("How many of the caller's notifications are unacknowledged, in X-Total-Count")
+        .counted()
+        .answers_empty(StatusCode::NO_CONTENT, "the count is in X-Total-Count"),
+        Route::new(
+            Method::PUT,
+            "/identities/{id}/notifications/acknowledgement",
+            Access::OwnIdentity,
+            acknowledge_notifications,
+        )
+        .summary("Acknowledge the caller's notifications: those of `ids`, or all")
+        .query(
+            "ids",
+            "comma-separated notification ids; without it, every notification",
+            json!({"type": "string"}),
+        )
+        .answers_empty(StatusCode::NO_CONTENT, "acknowledged")
+        .fails(StatusCode::BAD_REQUEST, "ids is not a list of UUIDs"),
+        Route::new(
+            Method::GET,
+            "/accounts/{account_id}/crypto/actions",
+            Access::OwnAccount,
+            crypto_actions,
+        )
+        .summary("The crypto actions (invitations) of the caller's account, oldest first")
+        .answers::<Vec<CryptoActionView>>(StatusCode::OK, "the account's crypto actions"),
+        Route::new(
+            Method::GET,
+            "/accounts/{account_id}/crypto/actions/{action_id}",
+            Access::OwnAccount,
+            crypto_action,
+        )
+        .uuid_param("action_id")
+        .summary("One crypto action of the caller's account")
+        .answers::<CryptoActionView>(StatusCode::OK, "the crypto action")
+        .fails(StatusCode::NOT_FOUND, "the account has no crypto action with this id"),
+        Route::new(
+            Method::DELETE,
+            "/accounts/{account_id}/crypto/actions/{action_id}",
+            Access::OwnAccount,
+            consume_crypto_action,
+        )
+        .uuid_param("action_id")
+        .summary("Consume a crypto action: its notifications are marked used")
+        .answers_empty(StatusCode::NO_CONTENT, "consumed")
+        .fails(StatusCode::NOT_FOUND, "the account has no crypto action with this id"),
         Route::new(Method::GET, "/csrf", Access::Public, csrf)
             .summary("A CSRF token, also set as the csrftoken cookie")
             .answers::<CsrfToken>(StatusCode::OK, "the token"),
@@ -93,6 +154,61 @@ async fn profile(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error>
 async fn update_public_keys(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
     call.service
         .update_public_keys(call.caller()?, call.body()?)
+        .await?;
+    Ok(no_content())
+}
+
+/// `GET /identities/{id}/notifications`.
+async fn notifications(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let paging = call.paging()?;
+    let page = call
+        .service
+        .notifications(call.caller()?, paging.offset, paging.limit)
+        .await?;
+    Ok(json_response(StatusCode::OK, &page))
+}
+
+/// `HEAD /identities/{id}/notifications`: 204 with `X-Total-Count`, the unacknowledged ones.
+async fn count_notifications(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let count = call
+        .service
+        .unacknowledged_notifications(call.caller()?)
+        .await?;
+    let mut response = no_content();
+    response
+        .headers_mut()
+        .insert(TOTAL_COUNT_HEADER, HeaderValue::from(count));
+    Ok(response)
+}
+
+/// `PUT /identities/{id}/notifications/acknowledgement`: 204.
+async fn acknowledge_notifications(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let ids = parse_notification_ids(call.query_value("ids").as_deref())?;
+    call.service
+        .acknowledge_notifications(call.caller()?, ids.as_deref())
+        .await?;
+    Ok(no_content())
+}
+
+/// `GET /accounts/{account_id}/crypto/actions`.
+async fn crypto_actions(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let actions = call.service.crypto_actions(call.caller()?).await?;
+    Ok(json_response(StatusCode::OK, &actions))
+}
+
+/// `GET /accounts/{account_id}/crypto/actions/{action_id}`.
+async fn crypto_action(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let action = call
+        .service
+        .crypto_action(call.caller()?, call.uuid("action_id")?)
+        .await?;
+    Ok(json_response(StatusCode::OK, &action))
+}
+
+/// `DELETE /accounts/{account_id}/crypto/actions/{action_id}`: 204.
+async fn consume_crypto_action(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    call.service
+        .consume_crypto_action(call.caller()?, call.uuid("action_id")?)
         .await?;
     Ok(no_content())
 }

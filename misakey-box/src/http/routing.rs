@@ -70,6 +70,8 @@ pub(super) struct RouteDoc {
     pub(super) errors: Vec<(u16, String)>,
     /// Query parameters: name, description, schema.
     pub(super) query: Vec<(String, String, serde_json::Value)>,
+    /// The success answers carry `X-Total-Count`.
+    pub(super) total_count: bool,
 }
 
 #[derive(Clone)]
@@ -183,6 +185,33 @@ impl Route {
             .answers
             .push((status.as_u16(), description.to_owned(), None));
         self
+    }
+
+    /// Documents that the success answers carry the `X-Total-Count` header.
+    #[must_use]
+    pub fn counted(mut self) -> Self {
+        self.doc.total_count = true;
+        self
+    }
+
+    /// Documents the `offset` and `limit` query parameters of a list (see [`Paging`]).
+    #[must_use]
+    pub fn paged(self) -> Self {
+        self.query(
+            "offset",
+            "how many items to skip",
+            serde_json::json!({"type": "integer", "minimum": 0, "default": 0}),
+        )
+        .query(
+            "limit",
+            "how many items at most",
+            serde_json::json!({"type": "integer", "minimum": 0, "maximum": Paging::MAX_LIMIT,
+                               "default": Paging::DEFAULT_LIMIT}),
+        )
+        .fails(
+            StatusCode::BAD_REQUEST,
+            "offset or limit not a non-negative integer, or limit over the maximum",
+        )
     }
 
     /// Documents an error of the route's own rules (those of authentication, CSRF and the

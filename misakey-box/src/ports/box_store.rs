@@ -50,6 +50,32 @@ pub enum Change {
         /// The box.
         box_id: Uuid,
     },
+    /// The identity's notifications among `ids` that are not acknowledged yet are
+    /// acknowledged at `at` (the others are left as they are).
+    AcknowledgeNotifications {
+        /// Whose notifications.
+        identity_id: Uuid,
+        /// Which ones.
+        ids: Vec<Uuid>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The account's crypto action is consumed: deleted. If the account has no such action
+    /// the whole change set fails with [`StoreError::NotFound`].
+    DeleteCryptoAction {
+        /// The account.
+        account_id: Uuid,
+        /// The action.
+        action_id: Uuid,
+    },
+    /// The notifications pointing to an invitation (`details.cryptoaction_id`) of the account
+    /// are marked `"used": true` in their details.
+    MarkInvitationUsed {
+        /// The account the invitation was for.
+        account_id: Uuid,
+        /// The invitation's crypto action.
+        crypto_action_id: Uuid,
+    },
 }
 
 /// Everything one contact writes.

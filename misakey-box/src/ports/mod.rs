@@ -6,6 +6,7 @@
 mod box_store;
 mod clock;
 mod identity_directory;
+mod inbox;
 mod notification_bus;
 mod publisher_registry;
 mod token_introspection;
@@ -14,6 +15,7 @@ mod update_log;
 pub use box_store::{BoxStore, Change, ChangeSet, ContactRecord};
 pub use clock::{Clock, IdGenerator, RandomIds, SystemClock};
 pub use identity_directory::IdentityDirectory;
+pub use inbox::Inbox;
 pub use notification_bus::{NotificationBus, Subscription, SubscriptionError};
 pub use publisher_registry::{PublisherHeartbeat, PublisherRegistry};
 pub use token_introspection::{TokenInfo, TokenIntrospector};

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    DatabaseTransaction, EntityTrait, SqlErr, TransactionTrait as _,
+    ColumnTrait as _, DatabaseTransaction, EntityTrait, QueryFilter as _, SqlErr,
+    TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -201,7 +202,72 @@ pub(super) async fn insert_changes(
             .map_err(store_error)?;
     }
     write_unread_counts(txn, changes()).await?;
+    for change in changes() {
+        match change {
+            Change::AcknowledgeNotifications {
+                identity_id,
+                ids,
+                at,
+            } => {
+                use identity_notification::Column;
+                identity_notification::Entity::update_many()
+                    .col_expr(Column::AcknowledgedAt, Expr::value(*at))
+                    .filter(Column::IdentityId.eq(*identity_id))
+                    .filter(Column::Id.is_in(ids.iter().copied()))
+                    .filter(Column::AcknowledgedAt.is_null())
+                    .exec(txn)
+                    .await
+                    .map_err(store_error)?;
+            }
+            Change::DeleteCryptoAction {
+                account_id,
+                action_id,
+            } => {
+                let deleted = crypto_action::Entity::delete_many()
+                    .filter(crypto_action::Column::Id.eq(*action_id))
+                    .filter(crypto_action::Column::AccountId.eq(*account_id))
+                    .exec(txn)
+                    .await
+                    .map_err(store_error)?;
+                if deleted.rows_affected == 0 {
+                    return Err(StoreError::NotFound);
+                }
+            }
+            Change::MarkInvitationUsed {
+                crypto_action_id, ..
+            } => mark_invitation_used(txn, *crypto_action_id).await?,
+            _ => {}
+        }
+    }
     update_log::append(txn, sets).await
+}
+
+/// Sets `"used": true` in the details of the notifications whose `cryptoaction_id` is
+/// `crypto_action_id` (found by text, then checked in their parsed details).
+async fn mark_invitation_used(
+    txn: &DatabaseTransaction,
+    crypto_action_id: Uuid,
+) -> Result<(), StoreError> {
+    use identity_notification::Column;
+    let candidates = identity_notification::Entity::find()
+        .filter(Column::Details.contains(crypto_action_id.to_string()))
+        .all(txn)
+        .await
+        .map_err(store_error)?;
+    for row in candidates {
+        let mut details = parse_json(&row.details, "notification details")?;
+        if details["cryptoaction_id"] != serde_json::json!(crypto_action_id) {
+            continue;
+        }
+        details["used"] = serde_json::Value::Bool(true);
+        identity_notification::Entity::update_many()
+            .col_expr(Column::Details, Expr::value(details.to_string()))
+            .filter(Column::Id.eq(row.id))
+            .exec(txn)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
 }
 
 /// Applies the unread-count changes, one statement per count they touch (in key order, so

@@ -97,8 +97,9 @@ impl SeaOrmStorage {
                     let _ = answer.send(Ok(sequenced));
                 }
             }
-            Err(StoreError::KeyShareConflict) if batch.len() > 1 => {
-                // Nothing was written: each change set alone, so that only duplicates fail.
+            Err(StoreError::KeyShareConflict | StoreError::NotFound) if batch.len() > 1 => {
+                // Nothing was written: each change set alone, so that only the change sets at
+                // fault (a duplicate key share, a row gone) fail.
                 for (changes, answer) in batch {
                     let alone = self
                         .commit_in_one_transaction(&[&changes])

@@ -19,6 +19,7 @@ mod change_batches;
 pub mod entities;
 mod fixtures;
 mod identity_directory;
+mod inbox;
 pub mod migrations;
 mod token_introspection;
 mod update_log;

@@ -3,7 +3,10 @@
 mod authorization;
 mod contact;
 mod identity_profile;
+mod invitations;
+mod notifications;
 mod socket_session;
 
 pub use authorization::{Caller, Credentials};
+pub use notifications::{Acknowledged, parse_notification_ids};
 pub use socket_session::{InboundOutcome, Replay, SocketSession, SocketSubscription};
