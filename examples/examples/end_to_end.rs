@@ -1,6 +1,7 @@
 //! The whole flow in one run: starts the reference server in this process on a fresh embedded
-//! SQLite file, opens Alice's and Bob's sockets, has Alice contact Bob over HTTP, and prints
-//! what each side receives, step by step. The fastest way to see what misakey-box does.
+//! SQLite file, opens Alice's and Bob's sockets; Bob publishes his key, Alice reads his profile
+//! and contacts him, Bob reads, consumes and acknowledges his invitation; each step printed
+//! with what each side receives. The fastest way to see what misakey-box does.
 //!
 //! Run: `cargo run -p misakey-box-examples --example end_to_end`
 
@@ -12,10 +13,11 @@ use misakey_box::fixtures::demo;
 use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Ports};
-use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
-use misakey_box_testkit::conformance::client::{Auth, open_socket, post_contact};
+use misakey_box_testkit::builders::{ALICE_ID, BOB_ACCOUNT_ID, BOB_ID, ContactRequestBuilder, bob};
+use misakey_box_testkit::conformance::client::{Auth, Csrf, open_socket, post_contact, request};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
 use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
+use serde_json::json;
 
 fn show(step: &str, value: &serde_json::Value) {
     println!(
@@ -63,30 +65,101 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("{e:?}"))?;
     println!("2. Alice ({ALICE_ID}) and Bob ({BOB_ID}) each opened a socket\n");
 
-    let body = ContactRequestBuilder::new(&bob())
+    let bob_auth = Auth::bearer(BOB_TOKEN);
+    let new_key = "Qm9iUHVibGlzaGVkSGlzS2V5VG9kYXk";
+    let keys = json!({"non_identified_pubkey": new_key});
+    let (status, _) = request(
+        &target,
+        "PATCH",
+        &format!("/identities/{BOB_ID}"),
+        bob_auth,
+        Csrf::Valid,
+        Some(&keys),
+    )
+    .await;
+    show(
+        &format!("3. Bob publishes a new key for invitations ({status}):"),
+        &keys,
+    );
+
+    let (_, profile) = request(
+        &target,
+        "GET",
+        &format!("/identities/{BOB_ID}/profile"),
+        Auth::bearer(ALICE_TOKEN),
+        Csrf::Valid,
+        None,
+    )
+    .await;
+    show("4. Alice reads Bob's public profile:", &profile);
+
+    let mut bob_as_alice_sees_him = bob();
+    bob_as_alice_sees_him.non_identified_pubkey =
+        profile["non_identified_pubkey"].as_str().map(str::to_owned);
+    let body = ContactRequestBuilder::new(&bob_as_alice_sees_him)
         .title("Alice & Bob")
         .build();
-    show("3. Alice posts a contact request to Bob:", &body);
+    show(
+        "5. Alice posts a contact request to Bob, invitation encrypted for that key:",
+        &body,
+    );
     let (status, created) = post_contact(&target, ALICE_TOKEN, ALICE_ID, &body).await;
     show(
-        &format!("4. the server answers {status} with the new box:"),
+        &format!("6. the server answers {status} with the new box:"),
         &created,
     );
 
     show(
-        "5. Alice's socket receives the box's first event:",
+        "7. Alice's socket receives the box's first event:",
         &alice.next_update().await,
     );
-    show("6. then its access mode:", &alice.next_update().await);
+    show("8. then its access mode:", &alice.next_update().await);
     show(
-        "7. Bob's socket receives his invitation:",
+        "9. Bob's socket receives his invitation:",
         &bob_socket.next_update().await,
+    );
+
+    let notifications = format!("/identities/{BOB_ID}/notifications");
+    let (_, listed) = request(&target, "GET", &notifications, bob_auth, Csrf::Valid, None).await;
+    show("10. Bob lists his notifications:", &listed);
+
+    let actions = format!("/accounts/{BOB_ACCOUNT_ID}/crypto/actions");
+    let (_, invitations) = request(&target, "GET", &actions, bob_auth, Csrf::Valid, None).await;
+    show(
+        "11. Bob reads the invitations of his account (his client decrypts them):",
+        &invitations,
+    );
+
+    let action = format!(
+        "{actions}/{}",
+        invitations[0]["id"].as_str().unwrap_or_default()
+    );
+    let (status, _) = request(&target, "DELETE", &action, bob_auth, Csrf::Valid, None).await;
+    println!("12. Bob consumes the invitation: {status}\n");
+
+    let (status, _) = request(
+        &target,
+        "PUT",
+        &format!("{notifications}/acknowledgement"),
+        bob_auth,
+        Csrf::Valid,
+        None,
+    )
+    .await;
+    show(
+        &format!("13. Bob acknowledges his notifications ({status}); his sockets are told:"),
+        &bob_socket.next_update().await,
+    );
+    let (_, listed) = request(&target, "GET", &notifications, bob_auth, Csrf::Valid, None).await;
+    show(
+        "14. his notification is now acknowledged and used:",
+        &listed,
     );
 
     let ack = serde_json::json!({"type": "ack", "object": {"sender_id": BOB_ID, "box_id": created["id"]}});
     bob_socket.send_json(&ack).await;
     show(
-        "8. Bob acknowledges the box; every socket of Bob's gets the ack back:",
+        "15. Bob acknowledges the box; every socket of Bob's gets the ack back:",
         &bob_socket.next_update().await,
     );
 
@@ -100,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
     println!(
-        "9. the server stopped; Alice's socket ended with {:?}, Bob's with {:?}",
+        "16. the server stopped; Alice's socket ended with {:?}, Bob's with {:?}",
         alice_closed.0, bob_closed.0
     );
     Ok(())

@@ -28,14 +28,17 @@ pub(crate) struct Options {
 
 const RUN_TIME_LIMIT: Duration = Duration::from_secs(60);
 
-struct Client {
-    http: reqwest::Client,
-    cookies: String,
-    csrf: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    /// `accesstoken`, `tokentype` and `csrftoken`.
+    pub(crate) cookies: String,
+    /// The CSRF token, for the `X-CSRF-Token` header.
+    pub(crate) csrf: String,
     path: String,
 }
 
-async fn client(url: &str, index: usize) -> Result<Client, String> {
+/// Identity `index` as a client of the server at `url`, with its CSRF token.
+pub(crate) async fn client(url: &str, index: usize) -> Result<Client, String> {
     let http = reqwest::Client::new();
     let response = http
         .get(format!("{url}/csrf"))
@@ -59,7 +62,8 @@ async fn client(url: &str, index: usize) -> Result<Client, String> {
     })
 }
 
-async fn contact(client: &Client, target: usize, n: usize) -> Result<(), String> {
+/// `client` contacts identity `target` (the `n`th contact of a run).
+pub(crate) async fn contact(client: &Client, target: usize, n: usize) -> Result<(), String> {
     let body = json!({
         "contacted_identity_id": id(target),
         "box": {"title": format!("load {n}"), "public_key": "SXvalkvhuhcj2UiaS4d0Q3OeuHOhMVeQT7ZGfCH2YCw"},

@@ -13,6 +13,11 @@ pub(crate) fn id(index: usize) -> Uuid {
     Uuid::from_u128(0x10ad0000_0000_4000_8000_000000000000 | index as u128)
 }
 
+/// The account of identity `index`.
+pub(crate) fn account(index: usize) -> Uuid {
+    Uuid::from_u128(0xacc0_10ad_0000_4000_8000_0000_0000_0000 | index as u128)
+}
+
 pub(crate) fn token(index: usize) -> String {
     format!("load-{index}")
 }
@@ -51,9 +56,7 @@ pub(crate) fn write_fixtures(count: usize, out: &Path) -> Result<(), String> {
         avatar_url: None,
         identifier_value: format!("load-{i}@example.com"),
         identifier_kind: "email".to_owned(),
-        account_id: Some(Uuid::from_u128(
-            0xacc0_10ad_0000_4000_8000_0000_0000_0000 | i as u128,
-        )),
+        account_id: Some(account(i)),
         pubkey: None,
         non_identified_pubkey: Some(INVITATION_KEY.to_owned()),
         pubkey_aes_rsa: None,

@@ -14,6 +14,7 @@
 mod contacts;
 mod delivery;
 mod identities;
+mod inbox;
 mod publisher;
 mod sockets;
 
@@ -47,6 +48,8 @@ enum Command {
     Publisher(publisher::Options),
     /// Delivered updates per second and latency through sockets.
     Delivery(delivery::Options),
+    /// The invitee's routes: listing a large inbox, consuming invitations.
+    Inbox(inbox::Options),
 }
 
 /// Refuses targets that are not on this machine: 127.0.0.0/8, `localhost` or `[::1]`.
@@ -85,6 +88,7 @@ async fn main() -> Result<(), String> {
         Command::Fixtures { identities, out } => identities::write_fixtures(identities, &out),
         Command::Contacts(options) => contacts::run(options).await,
         Command::Sockets(options) => sockets::run(options).await,
+        Command::Inbox(options) => inbox::run(options).await,
         Command::Publisher(options) => publisher::run(options).await,
         Command::Delivery(options) => delivery::run(options).await,
     }
