@@ -167,8 +167,13 @@ async fn poem_and_axum_serve_the_same_openapi_document_byte_for_byte() {
         [
             "/accounts/{account_id}/crypto/actions",
             "/accounts/{account_id}/crypto/actions/{action_id}",
+            "/box-key-shares/{other_share_hash}",
             "/box-users/{id}/contact",
             "/box-users/{id}/ws",
+            "/boxes/joined",
+            "/boxes/{id}",
+            "/boxes/{id}/events",
+            "/boxes/{id}/members",
             "/csrf",
             "/healthz",
             "/identities/{id}",

@@ -333,8 +333,13 @@ async fn the_openapi_document_describes_the_served_routes() {
         [
             "/accounts/{account_id}/crypto/actions",
             "/accounts/{account_id}/crypto/actions/{action_id}",
+            "/box-key-shares/{other_share_hash}",
             "/box-users/{id}/contact",
             "/box-users/{id}/ws",
+            "/boxes/joined",
+            "/boxes/{id}",
+            "/boxes/{id}/events",
+            "/boxes/{id}/members",
             "/csrf",
             "/healthz",
             "/identities/{id}",

@@ -2,7 +2,7 @@
 //! read through their own ports, so these rows are read here, beside the tests that need them.
 
 use async_trait::async_trait;
-use misakey_box::domain::{CryptoAction, Event, KeyShare, Notification};
+use misakey_box::domain::{CryptoAction, Event, Notification};
 use misakey_box::error::StoreError;
 use uuid::Uuid;
 
@@ -13,28 +13,20 @@ pub trait StoreReadBack: Send + Sync {
     /// The events of a box, oldest first (empty for an unknown box).
     async fn box_events(&self, box_id: Uuid) -> Result<Vec<Event>, StoreError>;
 
-    /// The key share stored under `other_share_hash`.
-    async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError>;
-
     /// The crypto actions addressed to an account, oldest first.
     async fn crypto_actions(&self, account_id: Uuid) -> Result<Vec<CryptoAction>, StoreError>;
 
     /// The notifications of an identity, oldest first.
     async fn notifications(&self, identity_id: Uuid) -> Result<Vec<Notification>, StoreError>;
-
-    /// How many events of a box the identity has not read yet (0 when never counted).
-    async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError>;
 }
 
 #[cfg(feature = "sea-orm")]
 mod sea_orm_rows {
     use async_trait::async_trait;
-    use misakey_box::domain::{CryptoAction, Event, KeyShare, Notification};
+    use misakey_box::domain::{CryptoAction, Event, Notification};
     use misakey_box::error::StoreError;
     use misakey_box::storage::SeaOrmStorage;
-    use misakey_box::storage::entities::{
-        box_event, box_key_share, box_unread_count, crypto_action, identity_notification,
-    };
+    use misakey_box::storage::entities::{box_event, crypto_action, identity_notification};
     use misakey_box::storage::sea_orm::{
         ColumnTrait as _, EntityTrait, QueryFilter as _, QueryOrder as _,
     };
@@ -58,14 +50,6 @@ mod sea_orm_rows {
                 .into_iter()
                 .map(Event::try_from)
                 .collect()
-        }
-
-        async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError> {
-            let row = box_key_share::Entity::find_by_id(other_share_hash.to_owned())
-                .one(self.connection())
-                .await
-                .map_err(failed)?;
-            Ok(row.map(KeyShare::from))
         }
 
         async fn crypto_actions(&self, account_id: Uuid) -> Result<Vec<CryptoAction>, StoreError> {
@@ -92,14 +76,6 @@ mod sea_orm_rows {
                 .into_iter()
                 .map(Notification::try_from)
                 .collect()
-        }
-
-        async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
-            let row = box_unread_count::Entity::find_by_id((identity_id, box_id))
-                .one(self.connection())
-                .await
-                .map_err(failed)?;
-            Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
         }
     }
 }

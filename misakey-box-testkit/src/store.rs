@@ -8,12 +8,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use misakey_box::domain::{
-    CryptoAction, Event, KeyShare, Notification, RealtimeUpdate, SequencedUpdate,
+    CryptoAction, Event, EventType, KeyShare, Notification, RealtimeUpdate, SequencedUpdate,
 };
 use misakey_box::error::StoreError;
 use misakey_box::ports::{
-    BoxStore, Change, ChangeSet, Inbox, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat,
-    PublisherRegistry, Retention, UpdateLog,
+    BoxReads, BoxStore, Change, ChangeSet, Inbox, LogCursor, LogPositions, LoggedUpdate, Member,
+    PublisherHeartbeat, PublisherRegistry, Retention, UpdateLog,
 };
 
 use crate::StoreReadBack;
@@ -37,6 +37,8 @@ struct State {
     crypto_actions: Vec<CryptoAction>,
     notifications: Vec<Notification>,
     unread_counts: HashMap<(Uuid, Uuid), u64>,
+    /// Members per box, in joining order.
+    members: HashMap<Uuid, Vec<Member>>,
     /// Last position assigned per identity (never goes back, even when entries are pruned).
     positions: HashMap<Uuid, u64>,
     /// Kept log entries per identity, in position order.
@@ -98,6 +100,25 @@ impl BoxStore for InMemoryBoxStore {
                 {
                     return Err(StoreError::KeyShareConflict);
                 }
+                Change::AddMember {
+                    box_id,
+                    identity_id,
+                    ..
+                } if state.members.get(box_id).is_some_and(|members| {
+                    members.iter().any(|m| m.identity_id == *identity_id)
+                }) =>
+                {
+                    return Err(StoreError::Conflict);
+                }
+                Change::RemoveMember {
+                    box_id,
+                    identity_id,
+                } if !state.members.get(box_id).is_some_and(|members| {
+                    members.iter().any(|m| m.identity_id == *identity_id)
+                }) =>
+                {
+                    return Err(StoreError::NotFound);
+                }
                 Change::DeleteCryptoAction {
                     account_id,
                     action_id,
@@ -150,6 +171,24 @@ impl BoxStore for InMemoryBoxStore {
                             && n.acknowledged_at.is_none()
                     }) {
                         notification.acknowledged_at = Some(*at);
+                    }
+                }
+                Change::AddMember {
+                    box_id,
+                    identity_id,
+                    join_event_id,
+                    joined_at,
+                } => state.members.entry(*box_id).or_default().push(Member {
+                    identity_id: *identity_id,
+                    joined_at: *joined_at,
+                    join_event_id: *join_event_id,
+                }),
+                Change::RemoveMember {
+                    box_id,
+                    identity_id,
+                } => {
+                    if let Some(members) = state.members.get_mut(box_id) {
+                        members.retain(|m| m.identity_id != *identity_id);
                     }
                 }
                 Change::DeleteCryptoAction { action_id, .. } => {
@@ -273,6 +312,114 @@ impl UpdateLog for InMemoryBoxStore {
             removed += (before - log.len()) as u64;
         }
         Ok(removed)
+    }
+}
+
+impl State {
+    /// The box's newest event other than `state.access_mode`, and its position among all.
+    fn last_shown_event(&self, box_id: Uuid) -> Option<(usize, &Event)> {
+        self.events
+            .iter()
+            .enumerate()
+            .rfind(|(_, e)| e.box_id == box_id && e.kind != EventType::StateAccessMode)
+    }
+}
+
+#[async_trait]
+impl BoxReads for InMemoryBoxStore {
+    async fn box_events_summary(&self, box_id: Uuid) -> Result<Option<(Event, Event)>, StoreError> {
+        let state = self.state()?;
+        let create = state
+            .events
+            .iter()
+            .find(|e| e.box_id == box_id && e.kind == EventType::Create);
+        Ok(create
+            .zip(state.last_shown_event(box_id).map(|(_, e)| e))
+            .map(|(create, last)| (create.clone(), last.clone())))
+    }
+
+    async fn members(&self, box_id: Uuid) -> Result<Vec<Member>, StoreError> {
+        Ok(self
+            .state()?
+            .members
+            .get(&box_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn events(
+        &self,
+        box_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let state = self.state()?;
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e.box_id == box_id)
+            .skip(skip)
+            .take(take)
+            .cloned()
+            .collect())
+    }
+
+    async fn count_events(&self, box_id: Uuid) -> Result<u64, StoreError> {
+        Ok(self
+            .state()?
+            .events
+            .iter()
+            .filter(|e| e.box_id == box_id)
+            .count() as u64)
+    }
+
+    async fn joined_boxes(
+        &self,
+        identity_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let state = self.state()?;
+        let mut boxes: Vec<(usize, Uuid)> = state
+            .members
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m.identity_id == identity_id))
+            .filter_map(|(box_id, _)| state.last_shown_event(*box_id).map(|(at, _)| (at, *box_id)))
+            .collect();
+        boxes.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(boxes
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(|(_, id)| id)
+            .collect())
+    }
+
+    async fn count_joined_boxes(&self, identity_id: Uuid) -> Result<u64, StoreError> {
+        Ok(self
+            .state()?
+            .members
+            .values()
+            .filter(|members| members.iter().any(|m| m.identity_id == identity_id))
+            .count() as u64)
+    }
+
+    async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError> {
+        Ok(self.state()?.key_shares.get(other_share_hash).cloned())
+    }
+
+    async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
+        Ok(self
+            .state()?
+            .unread_counts
+            .get(&(identity_id, box_id))
+            .copied()
+            .unwrap_or(0))
     }
 }
 
@@ -403,10 +550,6 @@ impl StoreReadBack for InMemoryBoxStore {
             .collect())
     }
 
-    async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError> {
-        Ok(self.state()?.key_shares.get(other_share_hash).cloned())
-    }
-
     async fn crypto_actions(&self, account_id: Uuid) -> Result<Vec<CryptoAction>, StoreError> {
         Ok(self
             .state()?
@@ -425,15 +568,6 @@ impl StoreReadBack for InMemoryBoxStore {
             .filter(|n| n.identity_id == identity_id)
             .cloned()
             .collect())
-    }
-
-    async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
-        Ok(self
-            .state()?
-            .unread_counts
-            .get(&(identity_id, box_id))
-            .copied()
-            .unwrap_or(0))
     }
 }
 

@@ -331,6 +331,9 @@ pub enum StoreError {
     /// A row a change set changes or deletes does not exist; nothing was written.
     #[error("a row to change does not exist")]
     NotFound,
+    /// A row a change set adds exists already (a second join); nothing was written.
+    #[error("a row to add exists already")]
+    Conflict,
     /// The storage cannot be reached (connection refused, pool timed out...).
     #[error("storage unavailable")]
     Unavailable(#[source] SharedError),
@@ -364,6 +367,11 @@ impl From<StoreError> for Error {
                 ErrorCode::NotFound,
                 Origin::NotDefined,
                 "what the request changes does not exist",
+            ),
+            StoreError::Conflict => Error::new(
+                ErrorCode::Conflict,
+                Origin::NotDefined,
+                "what the request adds exists already",
             ),
             StoreError::Unavailable(source) => Error {
                 source: Some(source),

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::outbox::{Maintenance, PublishLedger};
 use crate::ports::{
-    BoxStore, Clock, IdGenerator, IdentityDirectory, Inbox, NotificationBus, PublisherRegistry,
-    RandomIds, SystemClock, TokenIntrospector, UpdateLog,
+    BoxReads, BoxStore, Clock, IdGenerator, IdentityDirectory, Inbox, NotificationBus,
+    PublisherRegistry, RandomIds, SystemClock, TokenIntrospector, UpdateLog,
 };
 use crate::socket::ShutdownSignal;
 use crate::validation::{DefaultKeySharePolicy, KeySharePolicy};
@@ -30,6 +30,8 @@ pub struct Ports {
     pub publishers: Arc<dyn PublisherRegistry>,
     /// Notifications and crypto actions, read (the same database).
     pub inbox: Arc<dyn Inbox>,
+    /// Boxes, their members and events, read (the same database).
+    pub boxes: Arc<dyn BoxReads>,
     /// Notification bus.
     pub bus: Arc<dyn NotificationBus>,
     /// Clock.
@@ -49,7 +51,7 @@ impl Ports {
         bus: Arc<dyn NotificationBus>,
     ) -> Self
     where
-        S: BoxStore + UpdateLog + PublisherRegistry + Inbox,
+        S: BoxStore + UpdateLog + PublisherRegistry + Inbox + BoxReads,
     {
         Self {
             tokens,
@@ -57,7 +59,8 @@ impl Ports {
             store: store.clone(),
             log: store.clone(),
             publishers: store.clone(),
-            inbox: store,
+            inbox: store.clone(),
+            boxes: store,
             bus,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
@@ -67,7 +70,13 @@ impl Ports {
     /// One storage serving every storage port (as `SeaOrmStorage` does), and a bus.
     pub fn with_storage<S>(storage: Arc<S>, bus: Arc<dyn NotificationBus>) -> Self
     where
-        S: BoxStore + UpdateLog + PublisherRegistry + Inbox + IdentityDirectory + TokenIntrospector,
+        S: BoxStore
+            + UpdateLog
+            + PublisherRegistry
+            + Inbox
+            + BoxReads
+            + IdentityDirectory
+            + TokenIntrospector,
     {
         Self::new(storage.clone(), storage.clone(), storage, bus)
     }

@@ -2,6 +2,7 @@
 //! every business rule and what a failure leaves behind.
 
 use misakey_box::domain::{CryptoAction, CryptoActionType, Event, EventType, KeyShare};
+use misakey_box::ports::BoxReads as _;
 use misakey_box::{Caller, Config};
 use misakey_box_testkit::StoreReadBack as _;
 use misakey_box_testkit::builders::{

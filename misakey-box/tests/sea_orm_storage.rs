@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use misakey_box::error::StoreError;
 use misakey_box::fixtures::{FixtureToken, Fixtures};
+use misakey_box::ports::BoxReads as _;
 use misakey_box::ports::{
     BoxStore, Change, ChangeSet, IdentityDirectory as _, TokenIntrospector as _, UpdateLog as _,
 };
@@ -70,6 +71,7 @@ macro_rules! on_both_databases {
 }
 
 on_both_databases!(
+    boxes_made_before_memberships_get_their_creator_as_member,
     public_keys_change_like_the_in_memory_directory,
     a_consumption_failing_midway_leaves_the_action_and_its_notification,
     contact_answers_and_publishes_like_the_in_memory_reference,
@@ -191,6 +193,23 @@ async fn a_consumption_failing_midway_leaves_the_action_and_its_notification(db:
         contact.notification.details,
         "not marked used"
     );
+}
+
+async fn boxes_made_before_memberships_get_their_creator_as_member(db: &TestDatabase) {
+    use misakey_box::ports::{BoxReads as _, Member};
+    let contact = sample_contact(1, "bWVtYmVycw");
+    db.save_contact(&contact).await.unwrap();
+    let creator = Member {
+        identity_id: sample_creator(1),
+        joined_at: contact.created_at,
+        join_event_id: contact.events[0].id,
+    };
+    let box_id = contact.key_share.box_id;
+    assert_eq!(db.members(box_id).await.unwrap(), vec![creator.clone()]);
+    // Back to the schema without the members' table: the upgrade fills it from the boxes.
+    Migrator::down(db.connection(), Some(1)).await.unwrap();
+    let upgraded = db.reopen().await;
+    assert_eq!(upgraded.members(box_id).await.unwrap(), vec![creator]);
 }
 
 async fn public_keys_change_like_the_in_memory_directory(db: &TestDatabase) {
@@ -544,10 +563,10 @@ async fn migrations_are_idempotent(db: &TestDatabase) {
 async fn upgrading_from_published_marks_keeps_every_log_entry(db: &TestDatabase) {
     let first = sample_contact(1, "dXBncmFkZTE");
     let mut saved = db.save_contact(&first).await.unwrap();
-    // Back to the schema of the second migration, and a contact written on it.
-    Migrator::down(db.connection(), Some(1)).await.unwrap();
     let second = sample_contact_between(2, "dXBncmFkZTI", first.notification.identity_id, BOB_ID);
     saved.extend(db.save_contact(&second).await.unwrap());
+    // Back to the schema of the second migration (per-entry published marks), then up again.
+    Migrator::down(db.connection(), Some(2)).await.unwrap();
 
     let upgraded = db.reopen().await;
     let mut read = Vec::new();

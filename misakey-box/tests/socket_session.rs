@@ -2,8 +2,8 @@
 
 use futures::{FutureExt as _, StreamExt as _};
 use misakey_box::InboundOutcome;
+use misakey_box::ports::BoxReads as _;
 use misakey_box::ports::{BoxStore as _, Change, ChangeSet, Subscription};
-use misakey_box_testkit::StoreReadBack as _;
 use misakey_box_testkit::TestBed;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID};
 use serde_json::json;

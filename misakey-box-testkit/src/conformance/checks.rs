@@ -1539,3 +1539,395 @@ pub async fn notification_and_invitation_routes_refuse_bad_input(target: &Confor
         (401, unauthorized("accesstoken", "required"))
     );
 }
+
+/// Bob joins the box Alice made for him; they write to each other; each sees the other's
+/// events live and in the box's reads; unread counts grow with the other's events and Bob's
+/// `ack` resets his; Bob leaves and can read no more.
+pub async fn members_join_write_read_and_leave(target: &ConformanceTarget) {
+    let (alice_auth, bob_auth) = (Auth::bearer(ALICE_TOKEN), Auth::bearer(BOB_TOKEN));
+    let mut alice_socket = open_socket(target, &ALICE_ID.to_string(), alice_auth, None)
+        .await
+        .expect("Alice's socket");
+    let mut bob_socket = open_socket(target, &BOB_ID.to_string(), bob_auth, None)
+        .await
+        .expect("Bob's socket");
+    let body = ContactRequestBuilder::new(&bob()).title("Our box").build();
+    let (status, created) = post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await;
+    assert_eq!(status, 201, "{created}");
+    let box_id = created["id"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..2 {
+        alice_socket.next_update().await;
+    }
+    bob_socket.next_update().await;
+
+    let box_path = format!("/boxes/{box_id}");
+    let events_path = format!("{box_path}/events");
+    let get = |path: String, auth| async move {
+        request(target, "GET", &path, auth, Csrf::Valid, None).await
+    };
+    let post = |auth, body: Value| {
+        let path = events_path.clone();
+        async move { request(target, "POST", &path, auth, Csrf::Valid, Some(&body)).await }
+    };
+    let member_required = error(
+        "forbidden",
+        "not_defined",
+        "only members of the box may do this",
+        json!({"member": "required"}),
+    );
+    assert_eq!(
+        get(box_path.clone(), bob_auth).await,
+        (403, member_required.clone())
+    );
+
+    // Bob joins: both sockets get the event, with its position in each log.
+    let (status, join) = post(bob_auth, json!({"type": "member.join"})).await;
+    assert_eq!(status, 201, "{join}");
+    assert_utc_timestamp(&join["server_event_created_at"]);
+    assert_eq!(
+        join,
+        json!({"id": join["id"], "type": "member.join", "box_id": box_id, "content": null,
+               "server_event_created_at": join["server_event_created_at"],
+               "sender": identity_view(BOB_ID), "referrer_id": null})
+    );
+    let mut pushed = join.clone();
+    pushed["owner_org_id"] = created["owner_org_id"].clone();
+    assert_eq!(
+        alice_socket.next_update().await,
+        json!({"seq": 3, "type": "event.new", "object": pushed})
+    );
+    assert_eq!(
+        bob_socket.next_update().await,
+        json!({"seq": 2, "type": "event.new", "object": pushed})
+    );
+    assert_eq!(
+        post(bob_auth, json!({"type": "member.join"})).await,
+        (
+            409,
+            error(
+                "conflict",
+                "not_defined",
+                "the caller is a member already",
+                json!({"member": "conflict"})
+            )
+        )
+    );
+
+    // Alice writes; Bob's count grows; Bob's ack resets it.
+    let message = json!({"encrypted": "aGVsbG8gQm9i", "public_key": SPEC_BOX_PUBLIC_KEY});
+    let (status, from_alice) =
+        post(alice_auth, json!({"type": "msg.text", "content": message})).await;
+    assert_eq!(status, 201, "{from_alice}");
+    assert_eq!(
+        from_alice,
+        json!({"id": from_alice["id"], "type": "msg.text", "box_id": box_id, "content": message,
+               "server_event_created_at": from_alice["server_event_created_at"],
+               "sender": identity_view(ALICE_ID), "referrer_id": null})
+    );
+    assert_eq!(
+        bob_socket.next_update().await["object"]["id"],
+        from_alice["id"]
+    );
+    assert_eq!(
+        alice_socket.next_update().await["object"]["id"],
+        from_alice["id"]
+    );
+    let (status, bob_view) = get(box_path.clone(), bob_auth).await;
+    assert_eq!(status, 200, "{bob_view}");
+    let last_event = json!({"id": from_alice["id"], "type": "msg.text", "content": message,
+                            "server_event_created_at": from_alice["server_event_created_at"],
+                            "sender": identity_view(ALICE_ID)});
+    assert_eq!(
+        bob_view,
+        json!({"id": box_id, "server_created_at": created["server_created_at"],
+               "public_key": SPEC_BOX_PUBLIC_KEY, "title": "Our box", "access_mode": "public",
+               "owner_org_id": created["owner_org_id"], "creator": identity_view(ALICE_ID),
+               "last_event": last_event, "events_count": 1})
+    );
+    assert_eq!(
+        get(box_path.clone(), alice_auth).await.1["events_count"],
+        1,
+        "Bob's join"
+    );
+    let ack = json!({"type": "ack", "object": {"sender_id": BOB_ID, "box_id": box_id}});
+    bob_socket.send_json(&ack).await;
+    assert_eq!(bob_socket.next_update().await, ack);
+    assert_eq!(get(box_path.clone(), bob_auth).await.1["events_count"], 0);
+
+    // Reads: events newest first, members, joined boxes, the key share.
+    let (status, events) = get(events_path.clone(), bob_auth).await;
+    assert_eq!(status, 200, "{events}");
+    let kinds: Vec<&str> = events
+        .as_array()
+        .map(|events| events.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        ["msg.text", "member.join", "state.access_mode", "create"]
+    );
+    assert_eq!(events[0], from_alice);
+    assert_eq!(events[1], join);
+    assert_eq!(
+        get(format!("{events_path}?offset=1&limit=1"), bob_auth).await,
+        (200, json!([join]))
+    );
+    assert_eq!(
+        head_count(target, &events_path, bob_auth).await,
+        (204, Some(4))
+    );
+    assert_eq!(
+        get(format!("{box_path}/members"), bob_auth).await,
+        (200, json!([identity_view(ALICE_ID), identity_view(BOB_ID)]))
+    );
+    let (status, joined) = get("/boxes/joined".to_owned(), bob_auth).await;
+    assert_eq!(
+        (
+            status,
+            joined[0]["id"].clone(),
+            joined.as_array().map(Vec::len)
+        ),
+        (200, json!(box_id), Some(1))
+    );
+    assert_eq!(
+        head_count(target, "/boxes/joined", bob_auth).await,
+        (204, Some(1))
+    );
+    let hash = body["key_share"]["other_share_hash"].clone();
+    assert_eq!(
+        get(
+            format!("/box-key-shares/{}", hash.as_str().unwrap_or_default()),
+            bob_auth
+        )
+        .await,
+        (
+            200,
+            json!({"other_share_hash": hash, "share": body["key_share"]["misakey_share"], "box_id": box_id})
+        )
+    );
+
+    // Bob leaves (the leave refers to his join); he reads no more. The creator cannot leave.
+    let (status, leave) = post(bob_auth, json!({"type": "member.leave"})).await;
+    assert_eq!(
+        (status, leave["referrer_id"].clone()),
+        (201, join["id"].clone()),
+        "{leave}"
+    );
+    assert_eq!(
+        alice_socket.next_update().await["object"]["id"],
+        leave["id"]
+    );
+    assert_eq!(bob_socket.next_update().await["object"]["id"], leave["id"]);
+    assert_eq!(
+        get(box_path.clone(), bob_auth).await,
+        (403, member_required.clone())
+    );
+    assert_eq!(
+        post(bob_auth, json!({"type": "member.leave"})).await,
+        (403, member_required.clone())
+    );
+    assert_eq!(
+        post(alice_auth, json!({"type": "member.leave"})).await,
+        (
+            403,
+            error(
+                "forbidden",
+                "not_defined",
+                "the creator of a box cannot leave it",
+                json!({"member": "forbidden"})
+            )
+        )
+    );
+    assert_eq!(
+        get(format!("{box_path}/members"), alice_auth).await,
+        (200, json!([identity_view(ALICE_ID)]))
+    );
+}
+
+/// Unknown and malformed boxes, bad types and contents, non-members, malformed key-share
+/// hashes: each refused in the error format, nothing written.
+pub async fn box_routes_refuse_bad_input(target: &ConformanceTarget) {
+    let (alice_auth, bob_auth) = (Auth::bearer(ALICE_TOKEN), Auth::bearer(BOB_TOKEN));
+    let body = ContactRequestBuilder::new(&bob()).build();
+    let (_, created) = post_contact(target, ALICE_TOKEN, ALICE_ID, &body).await;
+    let box_id = created["id"].as_str().unwrap_or_default().to_owned();
+    let post = |path: String, auth, csrf, body: Value| async move {
+        request(target, "POST", &path, auth, csrf, Some(&body)).await
+    };
+    let events = format!("/boxes/{box_id}/events");
+    let invalid = |details: Value| {
+        (
+            400,
+            error("bad_request", "body", "invalid box event", details),
+        )
+    };
+    for (body, expected) in [
+        (json!({}), invalid(json!({"type": "required"}))),
+        (
+            json!({"type": "box.delete"}),
+            invalid(json!({"type": "invalid"})),
+        ),
+        (
+            json!({"type": "msg.text"}),
+            invalid(json!({"content": "required"})),
+        ),
+        (
+            json!({"type": "msg.text", "content": {"encrypted": "", "public_key": "a2V5=="}}),
+            invalid(json!({"content.encrypted": "malformed", "content.public_key": "malformed"})),
+        ),
+        (
+            json!({"type": "msg.text", "content": {"public_key": "a2V5"}}),
+            invalid(json!({"content.encrypted": "required"})),
+        ),
+    ] {
+        assert_eq!(
+            post(events.clone(), alice_auth, Csrf::Valid, body.clone()).await,
+            expected,
+            "{body}"
+        );
+    }
+    let message =
+        json!({"type": "msg.text", "content": {"encrypted": "aGk", "public_key": "a2V5"}});
+    assert_eq!(
+        post(events.clone(), bob_auth, Csrf::Valid, message.clone()).await,
+        (
+            403,
+            error(
+                "forbidden",
+                "not_defined",
+                "only members of the box may do this",
+                json!({"member": "required"})
+            )
+        ),
+        "Bob has not joined"
+    );
+    let stranger = Uuid::from_u128(0x5742_4e6e);
+    let unknown = (
+        404,
+        error(
+            "not_found",
+            "path",
+            "no box has this id",
+            json!({"id": "not_found"}),
+        ),
+    );
+    assert_eq!(
+        post(
+            format!("/boxes/{stranger}/events"),
+            alice_auth,
+            Csrf::Valid,
+            message.clone()
+        )
+        .await,
+        unknown
+    );
+    assert_eq!(
+        request(
+            target,
+            "GET",
+            &format!("/boxes/{stranger}"),
+            alice_auth,
+            Csrf::Valid,
+            None
+        )
+        .await,
+        unknown
+    );
+    let malformed_id = (
+        400,
+        error(
+            "bad_request",
+            "path",
+            "the id in the path must be a UUID",
+            json!({"id": "malformed"}),
+        ),
+    );
+    assert_eq!(
+        post(
+            "/boxes/123/events".to_owned(),
+            alice_auth,
+            Csrf::Missing,
+            message.clone()
+        )
+        .await,
+        malformed_id,
+        "the path is checked before CSRF"
+    );
+    assert_eq!(
+        post(events.clone(), alice_auth, Csrf::Missing, message).await,
+        (
+            403,
+            error(
+                "forbidden",
+                "headers",
+                "X-CSRF-Token header required",
+                json!({"x-csrf-token": "required"})
+            )
+        )
+    );
+    for hash in ["not base64!", "cGFkZGVk%3D%3D"] {
+        assert_eq!(
+            request(
+                target,
+                "GET",
+                &format!("/box-key-shares/{hash}"),
+                alice_auth,
+                Csrf::Valid,
+                None
+            )
+            .await,
+            (
+                400,
+                error(
+                    "bad_request",
+                    "path",
+                    "the share hash must be unpadded URL-safe base64",
+                    json!({"other_share_hash": "malformed"})
+                )
+            ),
+            "{hash}"
+        );
+    }
+    assert_eq!(
+        request(
+            target,
+            "GET",
+            "/box-key-shares/dW5rbm93bg",
+            alice_auth,
+            Csrf::Valid,
+            None
+        )
+        .await,
+        (
+            404,
+            error(
+                "not_found",
+                "path",
+                "no key share has this hash",
+                json!({"other_share_hash": "not_found"})
+            )
+        )
+    );
+    let hash = body["key_share"]["other_share_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        request(
+            target,
+            "GET",
+            &format!("/box-key-shares/{hash}"),
+            bob_auth,
+            Csrf::Valid,
+            None
+        )
+        .await
+        .0,
+        403,
+        "Bob has not joined"
+    );
+    // Nothing was written: the box still has its two first events.
+    assert_eq!(
+        head_count(target, &events, alice_auth).await,
+        (204, Some(2))
+    );
+}

@@ -190,6 +190,8 @@ macro_rules! conformance_tests {
             profiles_are_public_and_keys_belong_to_their_identity: default_timers,
             the_invitee_reads_acknowledges_and_consumes_its_invitation: default_timers,
             notification_and_invitation_routes_refuse_bad_input: default_timers,
+            members_join_write_read_and_leave: default_timers,
+            box_routes_refuse_bad_input: default_timers,
         );
     };
     (@check $start:expr, $($check:ident: $settings:ident,)+) => {

@@ -15,17 +15,20 @@ use misakey_box::domain::{
 };
 use misakey_box::error::StoreError;
 use misakey_box::ports::{
-    BoxStore, Change, ChangeSet, ContactRecord, Inbox, LogPositions, LoggedUpdate,
-    PublisherHeartbeat, PublisherRegistry, Retention, UpdateLog,
+    BoxReads, BoxStore, Change, ChangeSet, ContactRecord, Inbox, LogPositions, LoggedUpdate,
+    Member, PublisherHeartbeat, PublisherRegistry, Retention, UpdateLog,
 };
 
 use crate::StoreReadBack;
 
 /// A store the contract can check: the storage ports of the use cases, and reading back.
-pub trait ContractStore: BoxStore + UpdateLog + PublisherRegistry + Inbox + StoreReadBack {}
+pub trait ContractStore:
+    BoxStore + UpdateLog + PublisherRegistry + Inbox + BoxReads + StoreReadBack
+{
+}
 
 impl<T> ContractStore for T where
-    T: BoxStore + UpdateLog + PublisherRegistry + Inbox + StoreReadBack + ?Sized
+    T: BoxStore + UpdateLog + PublisherRegistry + Inbox + BoxReads + StoreReadBack + ?Sized
 {
 }
 
@@ -855,6 +858,155 @@ pub async fn consuming_an_invitation_deletes_it_and_marks_its_notification<
     );
 }
 
+/// Members join once (a second join conflicts, even racing) and leave once; the box reads
+/// follow: summary, events newest first, members in joining order, joined boxes by activity.
+pub async fn members_join_once_and_boxes_read_back<S: ContractStore + ?Sized>(store: &S) {
+    let (first, second) = (
+        sample_contact(1, "Ym94LW9uZQ"),
+        sample_contact(2, "Ym94LXR3bw"),
+    );
+    store.save_contact(&first).await.unwrap();
+    store.save_contact(&second).await.unwrap();
+    let box_id = first.key_share.box_id;
+    let creator = Member {
+        identity_id: sample_creator(1),
+        joined_at: first.created_at,
+        join_event_id: first.events[0].id,
+    };
+    assert_eq!(store.members(box_id).await.unwrap(), vec![creator.clone()]);
+    assert_eq!(
+        store.box_events_summary(box_id).await.unwrap(),
+        Some((first.events[0].clone(), first.events[0].clone())),
+        "state.access_mode is never the last shown event"
+    );
+    assert_eq!(
+        store.box_events_summary(sample_id(9, 9)).await.unwrap(),
+        None
+    );
+
+    let joiner = sample_contacted_identity(1);
+    let at = first.created_at + TimeDelta::seconds(100);
+    let join_event = Event {
+        id: sample_id(1, 20),
+        box_id,
+        kind: EventType::MemberJoin,
+        content: serde_json::Value::Null,
+        sender_id: joiner,
+        created_at: at,
+        referrer_id: None,
+    };
+    let join = |event: &Event| {
+        changes_at(vec![
+            Change::AddMember {
+                box_id: event.box_id,
+                identity_id: event.sender_id,
+                join_event_id: event.id,
+                joined_at: event.created_at,
+            },
+            Change::AddEvent(event.clone()),
+        ])
+    };
+    // Two joins of one identity racing: one wins, the other conflicts and writes nothing.
+    let (one, other) = (join(&join_event), join(&join_event));
+    let (a, b) = futures::join!(store.commit(&one), store.commit(&other));
+    let outcomes = [a.is_ok(), b.is_ok()];
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{a:?} {b:?}");
+    assert!(matches!(a.err().or(b.err()), Some(StoreError::Conflict)));
+    let member = Member {
+        identity_id: joiner,
+        joined_at: at,
+        join_event_id: join_event.id,
+    };
+    assert_eq!(
+        store.members(box_id).await.unwrap(),
+        vec![creator.clone(), member]
+    );
+    assert_eq!(
+        store.count_events(box_id).await.unwrap(),
+        3,
+        "one join event"
+    );
+    assert_eq!(
+        store.events(box_id, 0, 50).await.unwrap(),
+        vec![
+            join_event.clone(),
+            first.events[1].clone(),
+            first.events[0].clone()
+        ]
+    );
+    assert_eq!(
+        store.events(box_id, 1, 1).await.unwrap(),
+        vec![first.events[1].clone()]
+    );
+    assert_eq!(
+        store.box_events_summary(box_id).await.unwrap(),
+        Some((first.events[0].clone(), join_event.clone()))
+    );
+
+    // The joiner is in one box; the creator of both sees the latest activity first.
+    assert_eq!(
+        store.joined_boxes(joiner, 0, 50).await.unwrap(),
+        vec![box_id]
+    );
+    assert_eq!(store.count_joined_boxes(joiner).await.unwrap(), 1);
+    let other_creator = sample_creator(2);
+    let other_box = second.key_share.box_id;
+    let message = Event {
+        id: sample_id(2, 21),
+        box_id: other_box,
+        kind: EventType::MsgText,
+        content: json!({"encrypted": "aGk", "public_key": "a2V5"}),
+        sender_id: other_creator,
+        created_at: at,
+        referrer_id: None,
+    };
+    store
+        .commit(&changes_at(vec![Change::AddEvent(message)]))
+        .await
+        .unwrap();
+    let creator_of_both = sample_creator(1);
+    store
+        .commit(&join(&Event {
+            id: sample_id(2, 22),
+            box_id: other_box,
+            created_at: at + TimeDelta::seconds(1),
+            sender_id: creator_of_both,
+            ..join_event.clone()
+        }))
+        .await
+        .map(drop)
+        .unwrap_or_else(|error| panic!("{error:?}"));
+    assert_eq!(
+        store.joined_boxes(creator_of_both, 0, 50).await.unwrap(),
+        vec![other_box, box_id]
+    );
+    assert_eq!(
+        store.joined_boxes(creator_of_both, 1, 50).await.unwrap(),
+        vec![box_id]
+    );
+    assert_eq!(store.count_joined_boxes(creator_of_both).await.unwrap(), 2);
+
+    // Leaving once; a second time is NotFound and writes nothing.
+    let leave = changes_at(vec![Change::RemoveMember {
+        box_id,
+        identity_id: joiner,
+    }]);
+    store.commit(&leave).await.unwrap();
+    assert!(matches!(
+        store.commit(&leave).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.members(box_id).await.unwrap(), vec![creator]);
+    assert_eq!(
+        store.joined_boxes(joiner, 0, 50).await.unwrap(),
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        store.key_share("Ym94LW9uZQ").await.unwrap(),
+        Some(first.key_share.clone())
+    );
+}
+
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
@@ -887,6 +1039,7 @@ macro_rules! store_contract_tests {
             pruning_keeps_recent_entries_and_positions,
             notifications_list_newest_first_and_are_acknowledged_once,
             consuming_an_invitation_deletes_it_and_marks_its_notification,
+            members_join_once_and_boxes_read_back,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

@@ -22,6 +22,9 @@ pub struct BoxView {
     pub owner_org_id: Uuid,
     /// The identity that created it.
     pub creator: IdentityView,
-    /// The most recent event shown with the box.
+    /// The most recent event shown with the box (`state.access_mode` events are not shown).
     pub last_event: BoxEventView,
+    /// The reader's unread count in this box (in reads, not in the answer to a contact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_count: Option<u64>,
 }

@@ -14,6 +14,15 @@ pub enum EventType {
     /// Change of who may join: `{"value": "public" | "limited"}`.
     #[serde(rename = "state.access_mode")]
     StateAccessMode,
+    /// An identity joined the box; no content.
+    #[serde(rename = "member.join")]
+    MemberJoin,
+    /// A member left the box; no content; refers to its join.
+    #[serde(rename = "member.leave")]
+    MemberLeave,
+    /// A message: `{"encrypted", "public_key"}`, opaque to the server.
+    #[serde(rename = "msg.text")]
+    MsgText,
 }
 
 impl EventType {
@@ -22,6 +31,9 @@ impl EventType {
         match self {
             Self::Create => "create",
             Self::StateAccessMode => "state.access_mode",
+            Self::MemberJoin => "member.join",
+            Self::MemberLeave => "member.leave",
+            Self::MsgText => "msg.text",
         }
     }
 
@@ -30,6 +42,9 @@ impl EventType {
         match name {
             "create" => Some(Self::Create),
             "state.access_mode" => Some(Self::StateAccessMode),
+            "member.join" => Some(Self::MemberJoin),
+            "member.leave" => Some(Self::MemberLeave),
+            "msg.text" => Some(Self::MsgText),
             _ => None,
         }
     }
@@ -77,6 +92,19 @@ impl Event {
         }
     }
 
+    /// The event as a box's members read it.
+    pub fn view(&self, sender: IdentityView) -> EventView {
+        EventView {
+            id: self.id,
+            kind: self.kind,
+            box_id: self.box_id,
+            content: self.content.clone(),
+            server_event_created_at: self.created_at,
+            sender,
+            referrer_id: self.referrer_id,
+        }
+    }
+
     /// The event as pushed in an `event.new` update.
     pub fn new_event_view(&self, sender: IdentityView, owner_org_id: Uuid) -> NewEventView {
         NewEventView {
@@ -107,6 +135,28 @@ pub struct BoxEventView {
     pub server_event_created_at: DateTime<Utc>,
     /// Who caused it.
     pub sender: IdentityView,
+}
+
+/// An event as its box's members read it (the 201 of `POST /boxes/{id}/events`, the items of
+/// `GET /boxes/{id}/events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct EventView {
+    /// Event id.
+    pub id: Uuid,
+    /// Its kind.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The box it belongs to.
+    pub box_id: Uuid,
+    /// Kind-specific content (`null` for membership events).
+    pub content: serde_json::Value,
+    /// Server time of the event.
+    pub server_event_created_at: DateTime<Utc>,
+    /// Who caused it.
+    pub sender: IdentityView,
+    /// The event this one refers to (a leave: its join), if any.
+    pub referrer_id: Option<Uuid>,
 }
 
 /// The `object` of an `event.new` update: the event view plus its box and the box's owner.

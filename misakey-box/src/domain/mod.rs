@@ -10,7 +10,7 @@ mod realtime;
 
 pub use box_view::BoxView;
 pub use crypto_action::{CryptoAction, CryptoActionType, CryptoActionView};
-pub use event::{AccessMode, BoxEventView, Event, EventType, NewEventView};
+pub use event::{AccessMode, BoxEventView, Event, EventType, EventView, NewEventView};
 pub use identity::{Identity, IdentityView, ProfileView, PublicKeysUpdate};
 pub use key_share::KeyShare;
 pub use notification::{Notification, NotificationType, NotificationView};

@@ -13,9 +13,11 @@ use serde_json::json;
 use super::routing::{Access, Route, RouteCall};
 use super::rules::{CSRF_COOKIE, new_csrf_token};
 use super::{TOTAL_COUNT_HEADER, json_response};
-use crate::domain::{BoxView, CryptoActionView, NotificationView, ProfileView};
+use crate::domain::{
+    BoxView, CryptoActionView, EventView, IdentityView, NotificationView, ProfileView,
+};
 use crate::error::Error;
-use crate::use_cases::parse_notification_ids;
+use crate::use_cases::{KeyShareView, parse_notification_ids};
 use crate::validation::MAX_TITLE_CHARS;
 
 /// Every route of the protocol, in the order of the documentation.
@@ -125,6 +127,64 @@ pub(super) fn protocol_routes() -> Vec<Route> {
         .summary("Consume a crypto action: its notifications are marked used")
         .answers_empty(StatusCode::NO_CONTENT, "consumed")
         .fails(StatusCode::NOT_FOUND, "the account has no crypto action with this id"),
+        // Before `/boxes/{id}`: the first route that matches answers.
+        Route::new(Method::GET, "/boxes/joined", Access::Authenticated, joined_boxes)
+            .summary("The boxes the caller is a member of, newest activity first")
+            .paged()
+            .answers::<Vec<BoxView>>(StatusCode::OK, "a page of boxes"),
+        Route::new(Method::HEAD, "/boxes/joined", Access::Authenticated, count_joined_boxes)
+            .summary("How many boxes the caller is a member of, in X-Total-Count")
+            .counted()
+            .answers_empty(StatusCode::NO_CONTENT, "the count is in X-Total-Count"),
+        Route::new(Method::POST, "/boxes/{id}/events", Access::Authenticated, post_box_event)
+            .uuid_param("id")
+            .summary("Join, leave or write in a box")
+            .request::<BoxEventBody>()
+            .answers::<EventView>(StatusCode::CREATED, "the event")
+            .fails(StatusCode::BAD_REQUEST, "the type or the content breaks its rules")
+            .fails(StatusCode::NOT_FOUND, "no box has this id")
+            .fails(
+                StatusCode::FORBIDDEN,
+                "not a member (to write or leave), or the creator leaving",
+            )
+            .fails(StatusCode::CONFLICT, "joining a box the caller is a member of"),
+        Route::new(Method::GET, "/boxes/{id}", Access::Authenticated, box_view)
+            .uuid_param("id")
+            .summary("A box the caller is a member of, with its unread count")
+            .answers::<BoxView>(StatusCode::OK, "the box")
+            .fails(StatusCode::NOT_FOUND, "no box has this id")
+            .fails(StatusCode::FORBIDDEN, "the caller is not a member"),
+        Route::new(Method::GET, "/boxes/{id}/events", Access::Authenticated, box_events)
+            .uuid_param("id")
+            .summary("The events of a box, newest first")
+            .paged()
+            .answers::<Vec<EventView>>(StatusCode::OK, "a page of events")
+            .fails(StatusCode::NOT_FOUND, "no box has this id")
+            .fails(StatusCode::FORBIDDEN, "the caller is not a member"),
+        Route::new(Method::HEAD, "/boxes/{id}/events", Access::Authenticated, count_box_events)
+            .uuid_param("id")
+            .summary("How many events a box has, in X-Total-Count")
+            .counted()
+            .answers_empty(StatusCode::NO_CONTENT, "the count is in X-Total-Count")
+            .fails(StatusCode::NOT_FOUND, "no box has this id")
+            .fails(StatusCode::FORBIDDEN, "the caller is not a member"),
+        Route::new(Method::GET, "/boxes/{id}/members", Access::Authenticated, box_members)
+            .uuid_param("id")
+            .summary("The members of a box, creator first, then by join time")
+            .answers::<Vec<IdentityView>>(StatusCode::OK, "the members")
+            .fails(StatusCode::NOT_FOUND, "no box has this id")
+            .fails(StatusCode::FORBIDDEN, "the caller is not a member"),
+        Route::new(
+            Method::GET,
+            "/box-key-shares/{other_share_hash}",
+            Access::Authenticated,
+            key_share,
+        )
+        .summary("The server's share of a box key, for a member of the box")
+        .answers::<KeyShareView>(StatusCode::OK, "the key share")
+        .fails(StatusCode::BAD_REQUEST, "the hash is not unpadded URL-safe base64")
+        .fails(StatusCode::NOT_FOUND, "no key share has this hash")
+        .fails(StatusCode::FORBIDDEN, "the caller is not a member of its box"),
         Route::new(Method::GET, "/csrf", Access::Public, csrf)
             .summary("A CSRF token, also set as the csrftoken cookie")
             .answers::<CsrfToken>(StatusCode::OK, "the token"),
@@ -174,11 +234,7 @@ async fn count_notifications(call: RouteCall) -> Result<http::Response<bytes::By
         .service
         .unacknowledged_notifications(call.caller()?)
         .await?;
-    let mut response = no_content();
-    response
-        .headers_mut()
-        .insert(TOTAL_COUNT_HEADER, HeaderValue::from(count));
-    Ok(response)
+    Ok(counted(count))
 }
 
 /// `PUT /identities/{id}/notifications/acknowledgement`: 204.
@@ -211,6 +267,89 @@ async fn consume_crypto_action(call: RouteCall) -> Result<http::Response<bytes::
         .consume_crypto_action(call.caller()?, call.uuid("action_id")?)
         .await?;
     Ok(no_content())
+}
+
+/// `POST /boxes/{id}/events`: 201 with the event.
+async fn post_box_event(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let event = call
+        .service
+        .post_box_event(call.caller()?, call.uuid("id")?, call.body()?)
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &event))
+}
+
+/// `GET /boxes/{id}`.
+async fn box_view(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let view = call
+        .service
+        .box_view(call.caller()?, call.uuid("id")?)
+        .await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// `GET /boxes/{id}/events`.
+async fn box_events(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let paging = call.paging()?;
+    let (events, _) = call
+        .service
+        .box_events(
+            call.caller()?,
+            call.uuid("id")?,
+            paging.offset,
+            paging.limit,
+        )
+        .await?;
+    Ok(json_response(StatusCode::OK, &events))
+}
+
+/// `HEAD /boxes/{id}/events`.
+async fn count_box_events(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let (_, total) = call
+        .service
+        .box_events(call.caller()?, call.uuid("id")?, 0, 0)
+        .await?;
+    Ok(counted(total))
+}
+
+/// `GET /boxes/{id}/members`.
+async fn box_members(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let members = call
+        .service
+        .box_members(call.caller()?, call.uuid("id")?)
+        .await?;
+    Ok(json_response(StatusCode::OK, &members))
+}
+
+/// `GET /boxes/joined`.
+async fn joined_boxes(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let paging = call.paging()?;
+    let (boxes, _) = call
+        .service
+        .joined_boxes(call.caller()?, paging.offset, paging.limit)
+        .await?;
+    Ok(json_response(StatusCode::OK, &boxes))
+}
+
+/// `HEAD /boxes/joined`.
+async fn count_joined_boxes(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let (_, total) = call.service.joined_boxes(call.caller()?, 0, 0).await?;
+    Ok(counted(total))
+}
+
+/// `GET /box-key-shares/{other_share_hash}`.
+async fn key_share(call: RouteCall) -> Result<http::Response<bytes::Bytes>, Error> {
+    let hash = call.params.get("other_share_hash").unwrap_or_default();
+    let share = call.service.key_share(call.caller()?, hash).await?;
+    Ok(json_response(StatusCode::OK, &share))
+}
+
+/// 204 with `X-Total-Count: total`.
+fn counted(total: u64) -> http::Response<bytes::Bytes> {
+    let mut response = no_content();
+    response
+        .headers_mut()
+        .insert(TOTAL_COUNT_HEADER, HeaderValue::from(total));
+    response
 }
 
 fn no_content() -> http::Response<bytes::Bytes> {
@@ -325,4 +464,17 @@ struct PublicKeysBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(com\.misakey\.aes-rsa-enc:)?[A-Za-z0-9_-]+$"))]
     non_identified_pubkey_aes_rsa: Option<String>,
+}
+
+/// The body of `POST /boxes/{id}/events`.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+struct BoxEventBody {
+    /// `member.join`, `member.leave` or `msg.text`.
+    #[schemars(extend("enum" = ["member.join", "member.leave", "msg.text"]))]
+    r#type: String,
+    /// For `msg.text`: `{"encrypted": base64 (at most 32 KiB decoded), "public_key": unpadded
+    /// URL-safe base64}`; absent or null for membership events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content: Option<serde_json::Value>,
 }

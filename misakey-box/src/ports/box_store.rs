@@ -68,6 +68,26 @@ pub enum Change {
         /// The action.
         action_id: Uuid,
     },
+    /// A new member of a box. If the identity is a member already, the whole change set fails
+    /// with [`StoreError::Conflict`].
+    AddMember {
+        /// The box.
+        box_id: Uuid,
+        /// The new member.
+        identity_id: Uuid,
+        /// Its `member.join` event (the `create` event for the creator).
+        join_event_id: Uuid,
+        /// When it joined.
+        joined_at: DateTime<Utc>,
+    },
+    /// A member leaves a box. If the identity is not a member, the whole change set fails
+    /// with [`StoreError::NotFound`].
+    RemoveMember {
+        /// The box.
+        box_id: Uuid,
+        /// The member.
+        identity_id: Uuid,
+    },
     /// The notifications pointing to an invitation (`details.cryptoaction_id`) of the account
     /// are marked `"used": true` in their details.
     MarkInvitationUsed {
@@ -100,6 +120,14 @@ impl From<ContactRecord> for ChangeSet {
     /// before anything else is written.
     fn from(record: ContactRecord) -> Self {
         let mut changes = vec![Change::AddKeyShare(record.key_share)];
+        if let Some(create) = record.events.first() {
+            changes.push(Change::AddMember {
+                box_id: create.box_id,
+                identity_id: create.sender_id,
+                join_event_id: create.id,
+                joined_at: create.created_at,
+            });
+        }
         changes.extend(record.events.into_iter().map(Change::AddEvent));
         changes.push(Change::AddCryptoAction(record.crypto_action));
         changes.push(Change::AddNotification(record.notification));

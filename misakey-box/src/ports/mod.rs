@@ -3,6 +3,7 @@
 //! Services hold ports as `Arc<dyn Port>`, so every port is an `#[async_trait]` object-safe
 //! trait with `Debug + Send + Sync + 'static` supertraits.
 
+mod box_reads;
 mod box_store;
 mod clock;
 mod identity_directory;
@@ -12,6 +13,7 @@ mod publisher_registry;
 mod token_introspection;
 mod update_log;
 
+pub use box_reads::{BoxReads, Member};
 pub use box_store::{BoxStore, Change, ChangeSet, ContactRecord};
 pub use clock::{Clock, IdGenerator, RandomIds, SystemClock};
 pub use identity_directory::IdentityDirectory;

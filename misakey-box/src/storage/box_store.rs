@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{
-    box_event, box_key_share, box_unread_count, crypto_action, identity_notification,
+    box_event, box_key_share, box_member, box_unread_count, crypto_action, identity_notification,
 };
 use super::{SeaOrmStorage, corrupt, store_error, update_log};
 use crate::domain::{
@@ -140,6 +140,31 @@ pub(super) async fn insert_changes(
                 _ => store_error(error),
             })?;
     }
+    let members: Vec<_> = changes()
+        .filter_map(|change| match change {
+            Change::AddMember {
+                box_id,
+                identity_id,
+                join_event_id,
+                joined_at,
+            } => Some(box_member::ActiveModel {
+                box_id: Set(*box_id),
+                identity_id: Set(*identity_id),
+                joined_at: Set(*joined_at),
+                join_event_id: Set(*join_event_id),
+            }),
+            _ => None,
+        })
+        .collect();
+    if !members.is_empty() {
+        box_member::Entity::insert_many(members)
+            .exec_without_returning(txn)
+            .await
+            .map_err(|error| match error.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict,
+                _ => store_error(error),
+            })?;
+    }
     let events: Vec<_> = changes()
         .filter_map(|change| match change {
             Change::AddEvent(event) => Some(box_event::ActiveModel {
@@ -236,6 +261,20 @@ pub(super) async fn insert_changes(
             Change::MarkInvitationUsed {
                 crypto_action_id, ..
             } => mark_invitation_used(txn, *crypto_action_id).await?,
+            Change::RemoveMember {
+                box_id,
+                identity_id,
+            } => {
+                let removed = box_member::Entity::delete_many()
+                    .filter(box_member::Column::BoxId.eq(*box_id))
+                    .filter(box_member::Column::IdentityId.eq(*identity_id))
+                    .exec(txn)
+                    .await
+                    .map_err(store_error)?;
+                if removed.rows_affected == 0 {
+                    return Err(StoreError::NotFound);
+                }
+            }
             _ => {}
         }
     }

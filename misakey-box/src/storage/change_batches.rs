@@ -97,9 +97,11 @@ impl SeaOrmStorage {
                     let _ = answer.send(Ok(sequenced));
                 }
             }
-            Err(StoreError::KeyShareConflict | StoreError::NotFound) if batch.len() > 1 => {
+            Err(StoreError::KeyShareConflict | StoreError::Conflict | StoreError::NotFound)
+                if batch.len() > 1 =>
+            {
                 // Nothing was written: each change set alone, so that only the change sets at
-                // fault (a duplicate key share, a row gone) fail.
+                // fault (a duplicate key share or member, a row gone) fail.
                 for (changes, answer) in batch {
                     let alone = self
                         .commit_in_one_transaction(&[&changes])

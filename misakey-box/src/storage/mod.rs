@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod box_reads;
 mod box_store;
 mod change_batches;
 pub mod entities;

@@ -115,6 +115,7 @@ impl BoxService {
             owner_org_id,
             creator: creator_view.clone(),
             last_event: create.box_view(creator_view),
+            events_count: None,
         })
     }
 

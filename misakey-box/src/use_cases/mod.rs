@@ -1,6 +1,7 @@
 //! The use cases, as methods of [`crate::BoxService`], independent of any HTTP framework.
 
 mod authorization;
+mod boxes;
 mod contact;
 mod identity_profile;
 mod invitations;
@@ -8,5 +9,6 @@ mod notifications;
 mod socket_session;
 
 pub use authorization::{Caller, Credentials};
+pub use boxes::KeyShareView;
 pub use notifications::{Acknowledged, parse_notification_ids};
 pub use socket_session::{InboundOutcome, Replay, SocketSession, SocketSubscription};

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_initial;
 mod m20261128_000002_update_logs;
 mod m20261128_000003_publisher_checkpoints;
+mod m20261202_000004_box_members;
 
 /// The migrations of the box tables, in order.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261128_000002_update_logs::Migration),
             Box::new(m20261128_000003_publisher_checkpoints::Migration),
+            Box::new(m20261202_000004_box_members::Migration),
         ]
     }
 }

@@ -1,0 +1,146 @@
+//! Boxes as their members read them, on sea-orm.
+
+use async_trait::async_trait;
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait, PaginatorTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
+};
+use uuid::Uuid;
+
+use super::entities::{box_event, box_key_share, box_member, box_unread_count};
+use super::{SeaOrmStorage, corrupt, store_error};
+use crate::domain::{Event, EventType, KeyShare};
+use crate::error::StoreError;
+use crate::ports::{BoxReads, Member};
+
+#[async_trait]
+impl BoxReads for SeaOrmStorage {
+    async fn box_events_summary(&self, box_id: Uuid) -> Result<Option<(Event, Event)>, StoreError> {
+        use box_event::Column;
+        let create = box_event::Entity::find()
+            .filter(Column::BoxId.eq(box_id))
+            .filter(Column::Type.eq(EventType::Create.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(store_error)?;
+        let Some(create) = create else {
+            return Ok(None);
+        };
+        let last = box_event::Entity::find()
+            .filter(Column::BoxId.eq(box_id))
+            .filter(Column::Type.ne(EventType::StateAccessMode.as_str()))
+            .order_by_desc(Column::Seq)
+            .one(&self.db)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| corrupt("a box without a shown event"))?;
+        Ok(Some((Event::try_from(create)?, Event::try_from(last)?)))
+    }
+
+    async fn members(&self, box_id: Uuid) -> Result<Vec<Member>, StoreError> {
+        let rows = box_member::Entity::find()
+            .filter(box_member::Column::BoxId.eq(box_id))
+            .order_by_asc(box_member::Column::JoinedAt)
+            .order_by_asc(box_member::Column::IdentityId)
+            .all(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Member {
+                identity_id: row.identity_id,
+                joined_at: row.joined_at,
+                join_event_id: row.join_event_id,
+            })
+            .collect())
+    }
+
+    async fn events(
+        &self,
+        box_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        box_event::Entity::find()
+            .filter(box_event::Column::BoxId.eq(box_id))
+            .order_by_desc(box_event::Column::Seq)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(Event::try_from)
+            .collect()
+    }
+
+    async fn count_events(&self, box_id: Uuid) -> Result<u64, StoreError> {
+        box_event::Entity::find()
+            .filter(box_event::Column::BoxId.eq(box_id))
+            .count(&self.db)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn joined_boxes(
+        &self,
+        identity_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let backend = self.db.get_database_backend();
+        let placeholder = |n: usize| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        };
+        // A box's activity is its newest event other than `state.access_mode`.
+        let sql = format!(
+            "SELECT m.box_id AS box_id FROM box_members m \
+             JOIN box_events e ON e.box_id = m.box_id AND e.type <> {} \
+             WHERE m.identity_id = {} GROUP BY m.box_id ORDER BY MAX(e.seq) DESC \
+             LIMIT {} OFFSET {}",
+            placeholder(1),
+            placeholder(2),
+            placeholder(3),
+            placeholder(4)
+        );
+        let values = vec![
+            EventType::StateAccessMode.as_str().into(),
+            identity_id.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            i64::try_from(offset).unwrap_or(i64::MAX).into(),
+        ];
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| row.try_get::<Uuid>("", "box_id").map_err(store_error))
+            .collect()
+    }
+
+    async fn count_joined_boxes(&self, identity_id: Uuid) -> Result<u64, StoreError> {
+        box_member::Entity::find()
+            .filter(box_member::Column::IdentityId.eq(identity_id))
+            .count(&self.db)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError> {
+        let row = box_key_share::Entity::find_by_id(other_share_hash.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(KeyShare::from))
+    }
+
+    async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
+        let row = box_unread_count::Entity::find_by_id((identity_id, box_id))
+            .one(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
+    }
+}
