@@ -1,7 +1,7 @@
 //! The whole flow in one run: starts the reference server in this process on a fresh embedded
 //! SQLite file, opens Alice's and Bob's sockets; Bob publishes his key, Alice reads his profile
-//! and contacts him, Bob reads, consumes and acknowledges his invitation; each step printed
-//! with what each side receives. The fastest way to see what misakey-box does.
+//! and contacts him, Bob reads, consumes and acknowledges his invitation, joins the box, they
+//! write to each other and Bob reads; each step printed with what each side receives. The fastest way to see what misakey-box does.
 //!
 //! Run: `cargo run -p misakey-box-examples --example end_to_end`
 
@@ -156,11 +156,74 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &listed,
     );
 
+    let events = format!(
+        "/boxes/{}/events",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let (status, _) = request(
+        &target,
+        "POST",
+        &events,
+        bob_auth,
+        Csrf::Valid,
+        Some(&json!({"type": "member.join"})),
+    )
+    .await;
+    show(
+        &format!("15. Bob joins the box ({status}); Alice sees it live:"),
+        &alice.next_update().await,
+    );
+    bob_socket.next_update().await;
+
+    let alice_auth = Auth::bearer(ALICE_TOKEN);
+    let hello = json!({"type": "msg.text", "content": {"encrypted": "aGVsbG8gQm9i", "public_key": "SXvalkvhuhcj2UiaS4d0Q3OeuHOhMVeQT7ZGfCH2YCw"}});
+    let (_, from_alice) = request(
+        &target,
+        "POST",
+        &events,
+        alice_auth,
+        Csrf::Valid,
+        Some(&hello),
+    )
+    .await;
+    show("16. Alice writes (encrypted by her client):", &from_alice);
+    show(
+        "17. Bob's socket receives it:",
+        &bob_socket.next_update().await,
+    );
+    alice.next_update().await;
+    let reply = json!({"type": "msg.text", "content": {"encrypted": "aGkgQWxpY2U", "public_key": "SXvalkvhuhcj2UiaS4d0Q3OeuHOhMVeQT7ZGfCH2YCw"}});
+    request(
+        &target,
+        "POST",
+        &events,
+        bob_auth,
+        Csrf::Valid,
+        Some(&reply),
+    )
+    .await;
+    show(
+        "18. Bob answers; Alice's socket receives it:",
+        &alice.next_update().await,
+    );
+    bob_socket.next_update().await;
+
+    let box_path = format!("/boxes/{}", created["id"].as_str().unwrap_or_default());
+    let (_, bob_box) = request(&target, "GET", &box_path, bob_auth, Csrf::Valid, None).await;
+    println!(
+        "19. Bob has {} unread event(s) in the box\n",
+        bob_box["events_count"]
+    );
     let ack = serde_json::json!({"type": "ack", "object": {"sender_id": BOB_ID, "box_id": created["id"]}});
     bob_socket.send_json(&ack).await;
     show(
-        "15. Bob acknowledges the box; every socket of Bob's gets the ack back:",
+        "20. Bob acknowledges the box; every socket of Bob's gets the ack back:",
         &bob_socket.next_update().await,
+    );
+    let (_, bob_box) = request(&target, "GET", &box_path, bob_auth, Csrf::Valid, None).await;
+    println!(
+        "21. and his unread count is back to {}\n",
+        bob_box["events_count"]
     );
 
     let _ = stop.send(());
@@ -173,7 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
     println!(
-        "16. the server stopped; Alice's socket ended with {:?}, Bob's with {:?}",
+        "22. the server stopped; Alice's socket ended with {:?}, Bob's with {:?}",
         alice_closed.0, bob_closed.0
     );
     Ok(())
