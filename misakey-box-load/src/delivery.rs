@@ -42,7 +42,7 @@ fn sent_us(text: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], fraction: f64) -> u64 {
     sorted
         .get(((sorted.len() as f64 - 1.0) * fraction) as usize)
         .copied()

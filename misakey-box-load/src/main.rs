@@ -11,6 +11,7 @@
 //! - `delivery`: opens sockets, has the publisher publish, and reports delivered updates per
 //!   second and the publish-to-receive latency.
 
+mod boxes;
 mod contacts;
 mod delivery;
 mod identities;
@@ -50,6 +51,10 @@ enum Command {
     Delivery(delivery::Options),
     /// The invitee's routes: listing a large inbox, consuming invitations.
     Inbox(inbox::Options),
+    /// msg.text events per second into boxes of two members.
+    Messages(boxes::MessagesOptions),
+    /// One box's messages fanned out to every member's socket: frames/s and latency.
+    Fanout(boxes::FanoutOptions),
 }
 
 /// Refuses targets that are not on this machine: 127.0.0.0/8, `localhost` or `[::1]`.
@@ -89,6 +94,8 @@ async fn main() -> Result<(), String> {
         Command::Contacts(options) => contacts::run(options).await,
         Command::Sockets(options) => sockets::run(options).await,
         Command::Inbox(options) => inbox::run(options).await,
+        Command::Messages(options) => boxes::messages(options).await,
+        Command::Fanout(options) => boxes::fanout(options).await,
         Command::Publisher(options) => publisher::run(options).await,
         Command::Delivery(options) => delivery::run(options).await,
     }

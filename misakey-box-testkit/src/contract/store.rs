@@ -1007,6 +1007,46 @@ pub async fn members_join_once_and_boxes_read_back<S: ContractStore + ?Sized>(st
     );
 }
 
+/// One change set reaching twelve thousand identities (a message to a very large box) commits
+/// whole: every recipient gets its next position and one more unread event.
+pub async fn a_change_set_reaching_thousands_commits_whole<S: ContractStore + ?Sized>(store: &S) {
+    let box_id = sample_id(1, 1);
+    let recipients: Vec<Uuid> = (0..12_000u64).map(|k| sample_id(2, 100 + k)).collect();
+    let changes = ChangeSet {
+        changes: recipients
+            .iter()
+            .map(|identity_id| Change::IncrementUnreadCount {
+                identity_id: *identity_id,
+                box_id,
+            })
+            .collect(),
+        updates: recipients
+            .iter()
+            .map(|recipient| AddressedUpdate {
+                recipient: *recipient,
+                update: RealtimeUpdate {
+                    kind: UpdateType::EventNew,
+                    object: json!({"box_id": box_id}),
+                },
+            })
+            .collect(),
+        created_at: default_instant(),
+    };
+    let sequenced = store.commit(&changes).await.unwrap();
+    assert_eq!(sequenced.len(), recipients.len());
+    assert!(sequenced.iter().all(|update| update.seq == 1));
+    for recipient in [recipients[0], recipients[6_000], recipients[11_999]] {
+        assert_eq!(store.unread_count(recipient, box_id).await.unwrap(), 1);
+        assert_eq!(
+            store.log_positions(recipient).await.unwrap(),
+            LogPositions {
+                oldest: 1,
+                latest: 1
+            }
+        );
+    }
+}
+
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
@@ -1040,6 +1080,7 @@ macro_rules! store_contract_tests {
             notifications_list_newest_first_and_are_acknowledged_once,
             consuming_an_invitation_deletes_it_and_marks_its_notification,
             members_join_once_and_boxes_read_back,
+            a_change_set_reaching_thousands_commits_whole,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

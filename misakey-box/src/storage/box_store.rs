@@ -106,6 +106,9 @@ impl From<KeyShare> for box_key_share::Model {
     }
 }
 
+/// Rows per unread-count statement: three bound values each, well within SQLite's limit.
+const UNREAD_ROWS_PER_STATEMENT: usize = 5_000;
+
 /// What a batch does to one unread count, its changes taken in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UnreadEffect {
@@ -339,35 +342,58 @@ async fn write_unread_counts(
             _ => {}
         }
     }
+    // Growths in one statement (a message grows every other member's count); sets one by one.
+    let count = box_unread_count::Column::Count;
+    let mut growths = Vec::new();
     for ((identity_id, box_id), effect) in effects {
-        let count = box_unread_count::Column::Count;
-        let (value, on_conflict) = match effect {
+        match effect {
+            UnreadEffect::Add(n) => growths.push(box_unread_count::ActiveModel {
+                identity_id: Set(identity_id),
+                box_id: Set(box_id),
+                count: Set(n),
+            }),
             UnreadEffect::Set(0) => {
                 box_unread_count::Entity::delete_by_id((identity_id, box_id))
                     .exec(txn)
                     .await
                     .map_err(store_error)?;
-                continue;
             }
-            UnreadEffect::Set(n) => (n, Expr::value(n)),
-            UnreadEffect::Add(n) => (n, Expr::col((box_unread_count::Entity, count)).add(n)),
-        };
-        box_unread_count::Entity::insert(box_unread_count::ActiveModel {
-            identity_id: Set(identity_id),
-            box_id: Set(box_id),
-            count: Set(value),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                box_unread_count::Column::IdentityId,
-                box_unread_count::Column::BoxId,
-            ])
-            .value(count, on_conflict)
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await
-        .map_err(store_error)?;
+            UnreadEffect::Set(n) => {
+                box_unread_count::Entity::insert(box_unread_count::ActiveModel {
+                    identity_id: Set(identity_id),
+                    box_id: Set(box_id),
+                    count: Set(n),
+                })
+                .on_conflict(
+                    OnConflict::columns([
+                        box_unread_count::Column::IdentityId,
+                        box_unread_count::Column::BoxId,
+                    ])
+                    .value(count, Expr::value(n))
+                    .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await
+                .map_err(store_error)?;
+            }
+        }
+    }
+    for chunk in growths.chunks(UNREAD_ROWS_PER_STATEMENT) {
+        box_unread_count::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    box_unread_count::Column::IdentityId,
+                    box_unread_count::Column::BoxId,
+                ])
+                .value(
+                    count,
+                    Expr::col((box_unread_count::Entity, count)).add(Expr::cust("excluded.count")),
+                )
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await
+            .map_err(store_error)?;
     }
     Ok(())
 }

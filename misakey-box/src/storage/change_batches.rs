@@ -23,9 +23,12 @@ use crate::ports::ChangeSet;
 /// most of a default pool (10 connections) to reads.
 pub(super) const POSTGRES_WRITERS: usize = 4;
 
-/// At most this many change sets per transaction (well within both databases' limits on bound
-/// parameters).
+/// At most this many change sets per transaction.
 const MAX_BATCH: usize = 64;
+
+/// A batch takes no more change sets once it holds this many rows (changes and updates): an
+/// event reaching a thousand members is a thousand log entries and unread counts on its own.
+const MAX_BATCH_ROWS: usize = 2_000;
 
 type Answer = Result<Vec<SequencedUpdate>, StoreError>;
 
@@ -79,7 +82,18 @@ impl SeaOrmStorage {
                     .waiting
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                let take = waiting.len().min(MAX_BATCH);
+                // At least one change set, however large; then as many as fit.
+                let mut rows = 0;
+                let take = waiting
+                    .iter()
+                    .take(MAX_BATCH)
+                    .take_while(|(changes, _)| {
+                        rows += changes.changes.len() + changes.updates.len();
+                        rows <= MAX_BATCH_ROWS
+                    })
+                    .count()
+                    .max(1)
+                    .min(waiting.len());
                 waiting.drain(..take).collect()
             };
             if batch.is_empty() {

@@ -91,8 +91,11 @@ pub(super) async fn append(
             }
         })
         .collect();
+    let one_statement_values = 2 * counts.len() + 5 * entries.len();
     let latest = match txn.get_database_backend() {
-        DbBackend::Postgres => bump_and_insert_in_one_statement(txn, &entries, &counts).await?,
+        DbBackend::Postgres if one_statement_values <= MAX_BOUND_VALUES => {
+            bump_and_insert_in_one_statement(txn, &entries, &counts).await?
+        }
         _ => bump_then_insert(txn, &entries, &counts).await?,
     };
     let mut sequenced = entries.iter().map(|entry| {
@@ -131,27 +134,40 @@ fn bump_values(counts: &BTreeMap<Uuid, u64>) -> impl Iterator<Item = sea_orm::Va
         .flat_map(|(recipient, count)| [(*recipient).into(), to_i64(*count).into()])
 }
 
-/// SQLite (one writer at a time anyway): the bump read back, then the entries.
+/// Most values bound in one statement: below SQLite's 32,766 and PostgreSQL's 65,535, so
+/// that an event reaching thousands of members, or a batch of many, is written in chunks.
+const MAX_BOUND_VALUES: usize = 30_000;
+
+/// SQLite (one writer at a time anyway), and batches too large for one statement: the bump
+/// read back, then the entries, each in chunks.
 async fn bump_then_insert(
     txn: &DatabaseTransaction,
     entries: &[Entry<'_>],
     counts: &BTreeMap<Uuid, u64>,
 ) -> Result<BTreeMap<Uuid, u64>, StoreError> {
     let backend = txn.get_database_backend();
-    let bump = bump_sql(counts.len(), |_| "?".to_owned());
-    let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            bump,
-            bump_values(counts),
-        ))
-        .await
-        .map_err(store_error)?;
     let mut latest = BTreeMap::new();
-    for row in rows {
-        let recipient: Uuid = row.try_get("", "identity_id").map_err(store_error)?;
-        let position: i64 = row.try_get("", "latest").map_err(store_error)?;
-        latest.insert(recipient, to_u64(position)?);
+    let recipients: Vec<(Uuid, u64)> = counts.iter().map(|(r, c)| (*r, *c)).collect();
+    // Chunks keep the id order: concurrent transactions still lock rows in the same order.
+    for chunk in recipients.chunks(MAX_BOUND_VALUES / 2) {
+        let chunk: BTreeMap<Uuid, u64> = chunk.iter().copied().collect();
+        let bump = bump_sql(chunk.len(), |i| match backend {
+            DbBackend::Postgres => format!("${}", i + 1),
+            _ => "?".to_owned(),
+        });
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                bump,
+                bump_values(&chunk),
+            ))
+            .await
+            .map_err(store_error)?;
+        for row in rows {
+            let recipient: Uuid = row.try_get("", "identity_id").map_err(store_error)?;
+            let position: i64 = row.try_get("", "latest").map_err(store_error)?;
+            latest.insert(recipient, to_u64(position)?);
+        }
     }
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -166,10 +182,12 @@ async fn bump_then_insert(
             created_at: Set(entry.created_at),
         });
     }
-    identity_update::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await
-        .map_err(store_error)?;
+    for chunk in rows.chunks(MAX_BOUND_VALUES / 5) {
+        identity_update::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await
+            .map_err(store_error)?;
+    }
     Ok(latest)
 }
 
