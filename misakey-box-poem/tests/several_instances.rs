@@ -10,7 +10,7 @@ use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Ports};
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{
-    Auth, SocketClosed, get, open_socket, post_contact,
+    Auth, Csrf, SocketClosed, get, open_socket, post_contact, request,
 };
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
 use misakey_box_testkit::database::TestDatabase;
@@ -94,6 +94,68 @@ async fn updates_cross_instances_sharing_postgres_and_redis() {
         "an ack on B reaches Alice's socket on A"
     );
     assert_eq!(alice_on_b.next_update().await, ack(ALICE_ID, box_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_counts_and_their_echo_agree_across_instances() {
+    let (Some(database), Some(redis)) = (TestDatabase::postgres().await, redis_url()) else {
+        return;
+    };
+    database.load_fixtures(&fixtures()).await.unwrap();
+    let prefix = unique_channel_prefix();
+    let a = instance(database.reopen().await, &redis, &prefix).await;
+    let b = instance(database.reopen().await, &redis, &prefix).await;
+    let (alice, bob_auth) = (Auth::bearer(ALICE_TOKEN), Auth::bearer(BOB_TOKEN));
+
+    let (_, created) = post_contact(
+        &a,
+        ALICE_TOKEN,
+        ALICE_ID,
+        &ContactRequestBuilder::new(&bob()).build(),
+    )
+    .await;
+    let box_id = created["id"].as_str().unwrap().to_owned();
+    let events = format!("/boxes/{box_id}/events");
+    let join = json!({"type": "member.join"});
+    assert_eq!(
+        request(&b, "POST", &events, bob_auth, Csrf::Valid, Some(&join))
+            .await
+            .0,
+        201
+    );
+    let mut bob_on_a = open_socket(&a, &BOB_ID.to_string(), bob_auth, None)
+        .await
+        .unwrap();
+    let mut bob_on_b = open_socket(&b, &BOB_ID.to_string(), bob_auth, None)
+        .await
+        .unwrap();
+
+    // Alice writes on A; Bob's count read on B has grown.
+    let message =
+        json!({"type": "msg.text", "content": {"encrypted": "aGk", "public_key": "a2V5"}});
+    let (status, written) = request(&a, "POST", &events, alice, Csrf::Valid, Some(&message)).await;
+    assert_eq!(status, 201, "{written}");
+    for socket in [&mut bob_on_a, &mut bob_on_b] {
+        assert_eq!(socket.next_update().await["object"]["id"], written["id"]);
+    }
+    let count = |server: ConformanceTarget| {
+        let path = format!("/boxes/{box_id}");
+        async move {
+            request(&server, "GET", &path, bob_auth, Csrf::Valid, None)
+                .await
+                .1["events_count"]
+                .clone()
+        }
+    };
+    assert_eq!(count(b.clone()).await, 1);
+
+    // Bob acks on A: both his sockets get the echo, and B reads the count back at 0.
+    let box_uuid = Uuid::parse_str(&box_id).unwrap();
+    bob_on_a.send_json(&ack(BOB_ID, box_uuid)).await;
+    assert_eq!(bob_on_b.next_update().await, ack(BOB_ID, box_uuid));
+    assert_eq!(bob_on_a.next_update().await, ack(BOB_ID, box_uuid));
+    assert_eq!(count(b.clone()).await, 0);
+    assert_eq!(count(a.clone()).await, 0);
 }
 
 async fn eventually<F: std::future::Future<Output = bool>>(

@@ -1931,3 +1931,47 @@ pub async fn box_routes_refuse_bad_input(target: &ConformanceTarget) {
         (204, Some(2))
     );
 }
+
+/// Joins and messages are durable updates like a contact's: a socket resuming with `?since`
+/// receives those it missed, in order, each with its position.
+pub async fn box_events_are_replayed_on_resume(target: &ConformanceTarget) {
+    let (alice_auth, bob_auth) = (Auth::bearer(ALICE_TOKEN), Auth::bearer(BOB_TOKEN));
+    let (_, created) = post_contact(
+        target,
+        ALICE_TOKEN,
+        ALICE_ID,
+        &ContactRequestBuilder::new(&bob()).build(),
+    )
+    .await;
+    let events = format!(
+        "/boxes/{}/events",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let post = |auth, body: Value| {
+        let events = events.clone();
+        async move { request(target, "POST", &events, auth, Csrf::Valid, Some(&body)).await }
+    };
+    let message = |text: &str| json!({"type": "msg.text", "content": {"encrypted": text, "public_key": SPEC_BOX_PUBLIC_KEY}});
+    let mut written = Vec::new();
+    for (auth, body) in [
+        (bob_auth, json!({"type": "member.join"})),
+        (alice_auth, message("b25l")),
+        (bob_auth, message("dHdv")),
+    ] {
+        let (status, event) = post(auth, body).await;
+        assert_eq!(status, 201, "{event}");
+        written.push(event);
+    }
+    // Bob's log: 1 his invitation, then the three events; he resumes after the invitation.
+    let mut socket = open_socket_resuming(target, &BOB_ID.to_string(), bob_auth, "1")
+        .await
+        .expect("Bob's resuming socket");
+    for (seq, event) in (2..).zip(&written) {
+        let mut object = event.clone();
+        object["owner_org_id"] = created["owner_org_id"].clone();
+        assert_eq!(
+            socket.next_update().await,
+            json!({"seq": seq, "type": "event.new", "object": object})
+        );
+    }
+}

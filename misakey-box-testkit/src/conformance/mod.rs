@@ -192,6 +192,7 @@ macro_rules! conformance_tests {
             notification_and_invitation_routes_refuse_bad_input: default_timers,
             members_join_write_read_and_leave: default_timers,
             box_routes_refuse_bad_input: default_timers,
+            box_events_are_replayed_on_resume: default_timers,
         );
     };
     (@check $start:expr, $($check:ident: $settings:ident,)+) => {
