@@ -6,14 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use futures::StreamExt as _;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::contacts::{Client, client};
-use crate::delivery::percentile;
-use crate::identities::{INVITATION_KEY, id, open_socket};
+use crate::delivery::{latencies, open_listeners, percentile};
+use crate::identities::{INVITATION_KEY, id};
 use crate::publisher::now_us;
 use crate::{median, require_loopback};
 
@@ -207,42 +204,9 @@ pub(crate) async fn fanout(options: FanoutOptions) -> Result<(), String> {
     println!("box of {} members ready", options.members);
 
     let ws_url = format!("ws{}", url.trim_start_matches("http"));
-    let handshakes = Arc::new(Semaphore::new(200));
-    let open = Arc::new(AtomicUsize::new(0));
     let listen_for = Duration::from_secs(seconds + 5);
-    let (start, started) = tokio::sync::watch::channel(false);
-    let mut sockets = Vec::new();
-    for index in 0..options.members {
-        let permit = handshakes
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
-        let (ws_url, open, mut started) = (ws_url.clone(), open.clone(), started.clone());
-        sockets.push(tokio::spawn(async move {
-            let mut socket = open_socket(&ws_url, index).await?;
-            drop(permit);
-            open.fetch_add(1, Ordering::Relaxed);
-            let _ = started.wait_for(|s| *s).await;
-            let mut latencies = Vec::new();
-            let deadline = tokio::time::Instant::now() + listen_for;
-            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
-                if let Ok(Message::Text(text)) = message {
-                    let received = now_us();
-                    if let Some(sent) = sent_us(&text) {
-                        latencies.push(received.saturating_sub(sent));
-                    }
-                }
-            }
-            Ok::<Vec<u64>, String>(latencies)
-        }));
-    }
-    while open.load(Ordering::Relaxed) < options.members {
-        if sockets.iter().any(|t| t.is_finished()) {
-            return Err("a socket failed to open".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (start, listeners) =
+        open_listeners(&[ws_url], options.members, listen_for, sent_us).await?;
     let total = options.rate * seconds;
     println!(
         "{} sockets open; posting {} messages/s for {seconds} s ({} frames/s)",
@@ -266,11 +230,7 @@ pub(crate) async fn fanout(options: FanoutOptions) -> Result<(), String> {
         post.await.map_err(|e| e.to_string())??;
     }
     let posting = started_at.elapsed().as_secs_f64();
-    let mut latencies = Vec::new();
-    for socket in sockets {
-        latencies.extend(socket.await.map_err(|e| e.to_string())??);
-    }
-    latencies.sort_unstable();
+    let latencies = latencies(listeners).await?;
     let expected = total as usize * options.members;
     println!(
         "posted {total} messages in {posting:.2} s; {} of {expected} frames delivered = {:.0} frames/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

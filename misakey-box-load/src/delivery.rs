@@ -49,25 +49,23 @@ pub(crate) fn percentile(sorted: &[u64], fraction: f64) -> u64 {
         .unwrap_or(0)
 }
 
-pub(crate) async fn run(options: Options) -> Result<(), String> {
-    require_loopback(&options.url)?;
-    let url = options.url.trim_end_matches('/').to_owned();
-    let mut instances = vec![url.clone()];
-    for other in &options.also {
-        require_loopback(other)?;
-        instances.push(other.trim_end_matches('/').to_owned());
-    }
-    let ws_urls: Vec<String> = instances
-        .iter()
-        .map(|u| format!("ws{}", u.trim_start_matches("http")))
-        .collect();
+/// Sockets reading until their deadline: each yields the latencies of the frames it dated.
+pub(crate) type Listeners = Vec<tokio::task::JoinHandle<Result<Vec<u64>, String>>>;
+
+/// Opens sockets for identities 0..count (identity i on `ws_urls[i % len]`) and waits until all
+/// are open. Once the returned switch is set, each reads for `listen_for` and keeps the
+/// publish-to-receive latency of every frame `sent_us` can date.
+pub(crate) async fn open_listeners(
+    ws_urls: &[String],
+    count: usize,
+    listen_for: Duration,
+    sent_us: fn(&str) -> Option<u64>,
+) -> Result<(tokio::sync::watch::Sender<bool>, Listeners), String> {
     let handshakes = Arc::new(Semaphore::new(200));
     let open = Arc::new(AtomicUsize::new(0));
-    // Every socket reads until this long after publishing starts, then reports its latencies.
-    let listen_for = Duration::from_secs(options.seconds + 5);
     let (start, started) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for index in 0..options.sockets {
+    for index in 0..count {
         let permit = handshakes
             .clone()
             .acquire_owned()
@@ -93,12 +91,39 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
             Ok::<Vec<u64>, String>(latencies)
         }));
     }
-    while open.load(Ordering::Relaxed) < options.sockets {
+    while open.load(Ordering::Relaxed) < count {
         if tasks.iter().any(|t| t.is_finished()) {
             return Err("a socket failed to open".to_owned());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok((start, tasks))
+}
+
+/// Every listener's latencies, sorted.
+pub(crate) async fn latencies(listeners: Listeners) -> Result<Vec<u64>, String> {
+    let mut latencies = Vec::new();
+    for listener in listeners {
+        latencies.extend(listener.await.map_err(|e| e.to_string())??);
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+pub(crate) async fn run(options: Options) -> Result<(), String> {
+    require_loopback(&options.url)?;
+    let url = options.url.trim_end_matches('/').to_owned();
+    let mut instances = vec![url.clone()];
+    for other in &options.also {
+        require_loopback(other)?;
+        instances.push(other.trim_end_matches('/').to_owned());
+    }
+    let ws_urls: Vec<String> = instances
+        .iter()
+        .map(|u| format!("ws{}", u.trim_start_matches("http")))
+        .collect();
+    let listen_for = Duration::from_secs(options.seconds + 5);
+    let (start, listeners) = open_listeners(&ws_urls, options.sockets, listen_for, sent_us).await?;
     println!(
         "{} sockets open; publishing {} updates/s for {} s",
         options.sockets, options.rate, options.seconds
@@ -114,11 +139,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.map_err(|e| e.to_string())??);
-    }
-    latencies.sort_unstable();
+    let latencies = latencies(listeners).await?;
     let published = answer["published"].as_u64().unwrap_or(0);
     let publish_seconds = answer["seconds"].as_f64().unwrap_or(options.seconds as f64);
     println!(

@@ -20,6 +20,16 @@ use crate::builders::{
 };
 use crate::{ALICE_TOKEN, BOB_TOKEN};
 
+/// The refusal of an unsafe request without the CSRF header.
+fn csrf_required() -> Value {
+    error(
+        "forbidden",
+        "headers",
+        "X-CSRF-Token header required",
+        json!({"x-csrf-token": "required"}),
+    )
+}
+
 fn error(code: &str, origin: &str, desc: &str, details: Value) -> Value {
     json!({"code": code, "origin": origin, "desc": desc, "details": details})
 }
@@ -244,18 +254,7 @@ pub async fn csrf_token_is_required_and_must_match(target: &ConformanceTarget) {
         body.clone(),
     )
     .await;
-    assert_eq!(
-        missing,
-        (
-            403,
-            error(
-                "forbidden",
-                "headers",
-                "X-CSRF-Token header required",
-                json!({"x-csrf-token": "required"})
-            )
-        )
-    );
+    assert_eq!(missing, (403, csrf_required()));
     let wrong = post_contact_raw(
         target,
         &alice(),
@@ -1053,15 +1052,7 @@ pub async fn added_route_is_served(target: &ConformanceTarget) {
             "{}"
         )
         .await,
-        (
-            403,
-            error(
-                "forbidden",
-                "headers",
-                "X-CSRF-Token header required",
-                json!({"x-csrf-token": "required"})
-            )
-        )
+        (403, csrf_required())
     );
     assert_eq!(
         post(probe.clone(), Auth::bearer(ALICE_TOKEN), Csrf::Valid, "{").await,
@@ -1127,15 +1118,7 @@ pub async fn profiles_are_public_and_keys_belong_to_their_identity(target: &Conf
     );
     assert_eq!(
         read("/identities/not-a-uuid/profile".to_owned(), alice).await,
-        (
-            400,
-            error(
-                "bad_request",
-                "path",
-                "the id in the path must be a UUID",
-                json!({"id": "malformed"})
-            )
-        )
+        (400, malformed_path())
     );
     assert_eq!(
         read(bob_profile.clone(), Auth::default()).await,
@@ -1197,15 +1180,7 @@ pub async fn profiles_are_public_and_keys_belong_to_their_identity(target: &Conf
             json!({"non_identified_pubkey": "QQ"})
         )
         .await,
-        (
-            403,
-            error(
-                "forbidden",
-                "headers",
-                "X-CSRF-Token header required",
-                json!({"x-csrf-token": "required"})
-            )
-        )
+        (403, csrf_required())
     );
     assert_eq!(
         patch(bob_auth, Csrf::Valid, json!({})).await,
@@ -1438,15 +1413,7 @@ pub async fn notification_and_invitation_routes_refuse_bad_input(target: &Confor
             None
         )
         .await,
-        (
-            403,
-            error(
-                "forbidden",
-                "headers",
-                "X-CSRF-Token header required",
-                json!({"x-csrf-token": "required"})
-            )
-        )
+        (403, csrf_required())
     );
 
     let bob_account = crate::builders::BOB_ACCOUNT_ID;
@@ -1524,15 +1491,7 @@ pub async fn notification_and_invitation_routes_refuse_bad_input(target: &Confor
             None
         )
         .await,
-        (
-            403,
-            error(
-                "forbidden",
-                "headers",
-                "X-CSRF-Token header required",
-                json!({"x-csrf-token": "required"})
-            )
-        )
+        (403, csrf_required())
     );
     assert_eq!(
         get(actions, Auth::default()).await,
@@ -1832,15 +1791,7 @@ pub async fn box_routes_refuse_bad_input(target: &ConformanceTarget) {
         .await,
         unknown
     );
-    let malformed_id = (
-        400,
-        error(
-            "bad_request",
-            "path",
-            "the id in the path must be a UUID",
-            json!({"id": "malformed"}),
-        ),
-    );
+    let malformed_id = (400, malformed_path());
     assert_eq!(
         post(
             "/boxes/123/events".to_owned(),
@@ -1854,15 +1805,7 @@ pub async fn box_routes_refuse_bad_input(target: &ConformanceTarget) {
     );
     assert_eq!(
         post(events.clone(), alice_auth, Csrf::Missing, message).await,
-        (
-            403,
-            error(
-                "forbidden",
-                "headers",
-                "X-CSRF-Token header required",
-                json!({"x-csrf-token": "required"})
-            )
-        )
+        (403, csrf_required())
     );
     for hash in ["not base64!", "cGFkZGVk%3D%3D"] {
         assert_eq!(
