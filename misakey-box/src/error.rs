@@ -79,10 +79,14 @@ wire_words! {
         Forbidden => "forbidden",
         /// Something the request refers to does not exist.
         NotFound => "not_found",
+        /// The path exists, but not with this method.
+        MethodNotAllowed => "method_not_allowed",
         /// The request collides with existing state.
         Conflict => "conflict",
         /// The request body is larger than allowed.
         RequestEntityTooLarge => "request_entity_too_large",
+        /// The caller holds too much of a limited resource (e.g. open sockets).
+        TooManyRequests => "too_many_requests",
         /// A bug or an unexpected failure on the server side.
         Internal => "internal",
         /// A dependency (database, broker) cannot be reached right now.
@@ -99,8 +103,10 @@ impl ErrorCode {
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
             Self::RequestEntityTooLarge => 413,
+            Self::TooManyRequests => 429,
             Self::Internal => 500,
             Self::ServiceUnavailable => 503,
         }

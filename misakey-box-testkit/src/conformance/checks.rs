@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::client::{
     Auth, Csrf, SocketClosed, get, head_count, open_socket, open_socket_resuming,
     open_socket_with_receive_buffer, post_contact, post_contact_raw, post_raw, request,
+    with_headers,
 };
 use super::{
     ALLOWED_ORIGIN, CAROL_ID, CAROL_TOKEN, ConformanceTarget, DAVE_ID, ERIN_AES_RSA_KEY, ERIN_ID,
@@ -454,8 +455,149 @@ pub async fn unknown_routes_answer_in_the_error_format(target: &ConformanceTarge
         (404, not_found.clone())
     );
     assert_eq!(
-        get(target, &format!("/box-users/{ALICE_ID}/contact")).await,
+        get(target, "/box-users/not-an-id/contact/extra").await,
         (404, not_found)
+    );
+}
+
+/// The headers of routing and CORS in an answer, as (name, value) pairs sorted by name: the
+/// rest (date, length, request id) varies by frontend and by request.
+fn routing_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("access-control-") || name == "allow" || name == "vary"
+        })
+        .cloned()
+        .collect()
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// A known path asked with a method it does not serve: 405 `method_not_allowed` with `Allow`,
+/// decided by routing, so before authentication (no cookies sent here).
+pub async fn methods_a_path_does_not_serve_are_405_with_allow(target: &ConformanceTarget) {
+    let cases = [
+        ("GET", format!("/box-users/{ALICE_ID}/contact"), "POST"),
+        ("PUT", format!("/box-users/{ALICE_ID}/contact"), "POST"),
+        ("TRACE", "/healthz".to_owned(), "GET"),
+        ("DELETE", "/boxes/joined".to_owned(), "GET, HEAD"),
+        (
+            "POST",
+            format!("/identities/{BOB_ID}/notifications"),
+            "GET, HEAD",
+        ),
+    ];
+    for (method, path, served) in cases {
+        let (status, headers, body) = with_headers(target, method, &path, &[]).await;
+        assert_eq!(
+            (status, routing_headers(&headers), body),
+            (
+                405,
+                pairs(&[("allow", &format!("{served}, OPTIONS")), ("vary", "origin")]),
+                error(
+                    "method_not_allowed",
+                    "not_defined",
+                    &format!("{method} is not served on this path (it serves {served})"),
+                    json!({})
+                )
+            ),
+            "{method} {path}"
+        );
+    }
+}
+
+/// CORS (`docs/protocol.md`, "Browsers"): the allowed origin's preflight is granted with the
+/// path's methods and the headers an app sends, and its answers (errors included) carry the
+/// origin and the headers it may read; another origin gets no CORS header at all.
+pub async fn cors_grants_the_allowed_origin_only(target: &ConformanceTarget) {
+    let contact = format!("/box-users/{ALICE_ID}/contact");
+    let preflight = |origin| {
+        [
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "content-type,x-csrf-token",
+            ),
+        ]
+    };
+    let preflight_vary = (
+        "vary",
+        "origin, access-control-request-method, access-control-request-headers",
+    );
+    let (status, headers, body) =
+        with_headers(target, "OPTIONS", &contact, &preflight(ALLOWED_ORIGIN)).await;
+    assert_eq!(
+        (status, routing_headers(&headers), body),
+        (
+            204,
+            pairs(&[
+                ("access-control-allow-credentials", "true"),
+                (
+                    "access-control-allow-headers",
+                    "content-type, x-csrf-token, x-request-id"
+                ),
+                ("access-control-allow-methods", "POST, OPTIONS"),
+                ("access-control-allow-origin", ALLOWED_ORIGIN),
+                ("access-control-max-age", "600"),
+                ("allow", "POST, OPTIONS"),
+                preflight_vary,
+            ]),
+            Value::Null
+        )
+    );
+    for other in [
+        "https://evil.example",
+        "https://app.conformance.test.evil.example",
+        "null",
+    ] {
+        let (status, headers, body) =
+            with_headers(target, "OPTIONS", &contact, &preflight(other)).await;
+        assert_eq!(
+            (status, routing_headers(&headers), body),
+            (
+                204,
+                pairs(&[("allow", "POST, OPTIONS"), preflight_vary]),
+                Value::Null
+            ),
+            "{other}"
+        );
+    }
+    // Actual answers, a success and an error alike, readable by the allowed origin only.
+    let granted = pairs(&[
+        ("access-control-allow-credentials", "true"),
+        ("access-control-allow-origin", ALLOWED_ORIGIN),
+        (
+            "access-control-expose-headers",
+            "x-total-count, x-request-id",
+        ),
+        ("vary", "origin"),
+    ]);
+    let (status, headers, _) =
+        with_headers(target, "GET", "/csrf", &[("origin", ALLOWED_ORIGIN)]).await;
+    assert_eq!((status, routing_headers(&headers)), (200, granted.clone()));
+    let (status, headers, body) =
+        with_headers(target, "POST", &contact, &[("origin", ALLOWED_ORIGIN)]).await;
+    assert_eq!(
+        (status, routing_headers(&headers), body),
+        (401, granted, unauthorized("accesstoken", "required"))
+    );
+    let (status, headers, _) = with_headers(
+        target,
+        "GET",
+        "/csrf",
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(
+        (status, routing_headers(&headers)),
+        (200, pairs(&[("vary", "origin")]))
     );
 }
 
@@ -1069,8 +1211,13 @@ pub async fn added_route_is_served(target: &ConformanceTarget) {
     assert_eq!(
         get(target, &probe).await,
         (
-            404,
-            error("not_found", "not_defined", "no such route", json!({}))
+            405,
+            error(
+                "method_not_allowed",
+                "not_defined",
+                "GET is not served on this path (it serves POST)",
+                json!({})
+            )
         )
     );
 }

@@ -216,6 +216,50 @@ pub async fn post_raw(
     answer(target, "POST", path, request.send().await.expect("POST")).await
 }
 
+/// A status, the response headers (names lowercase, sorted, values joined by `, ` when
+/// repeated) and a JSON body (`Value::Null` if none).
+pub type AnswerWithHeaders = (u16, Vec<(String, String)>, Value);
+
+/// `method path` with `headers` (no cookies unless given): the whole answer, headers
+/// included, for the checks of routing and CORS.
+pub async fn with_headers(
+    target: &ConformanceTarget,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> AnswerWithHeaders {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut request = reqwest::Client::new()
+        .request(method.clone(), target.url(path))
+        .timeout(PATIENCE);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request");
+    let mut names: Vec<String> = response
+        .headers()
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    let headers = names
+        .into_iter()
+        .map(|name| {
+            let values: Vec<&str> = response
+                .headers()
+                .get_all(name.as_str())
+                .iter()
+                .map(|value| value.to_str().expect("a text header"))
+                .collect();
+            let joined = values.join(", ");
+            (name, joined)
+        })
+        .collect();
+    let (status, body) = answer(target, method.as_str(), path, response).await;
+    (status, headers, body)
+}
+
 /// A well-formed contact request by `token`'s identity `caller`.
 pub async fn post_contact(
     target: &ConformanceTarget,

@@ -174,6 +174,8 @@ macro_rules! conformance_tests {
             invalid_fields_are_400_with_every_detail: default_timers,
             malformed_json_wrong_content_type_and_oversized_bodies_are_refused: default_timers,
             unknown_routes_answer_in_the_error_format: default_timers,
+            methods_a_path_does_not_serve_are_405_with_allow: default_timers,
+            cors_grants_the_allowed_origin_only: default_timers,
             business_rules_answer_their_errors: default_timers,
             duplicate_share_hash_is_409: default_timers,
             contact_answers_201_with_the_box_view: default_timers,

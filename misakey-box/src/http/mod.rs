@@ -36,6 +36,7 @@
 //! [`ClientFrame`]: crate::socket::ClientFrame
 //! [`ServerFrame`]: crate::socket::ServerFrame
 
+mod cors;
 mod openapi;
 mod responses;
 mod routes;
@@ -51,6 +52,7 @@ use bytes::Bytes;
 pub use http::{Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
+pub use cors::PREFLIGHT_MAX_AGE_SECONDS;
 pub use responses::{error_response, json_response};
 pub use routing::{Access, Paging, PathParams, Route, RouteCall, RouteFuture};
 pub use rules::{ACCESS_TOKEN_COOKIE, CSRF_COOKIE, CSRF_HEADER, MAX_BODY_BYTES, TOKEN_TYPE_COOKIE};
@@ -59,7 +61,7 @@ pub use socket::SocketUpgrade;
 use crate::BoxService;
 use crate::error::Error;
 use crate::socket::SocketSettings;
-use routing::{Action, Found};
+use routing::{Action, Found, Lookup};
 
 /// Header carrying the size of a list (on `HEAD` of a list route).
 pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
@@ -191,8 +193,10 @@ impl HttpApi {
             path = %request.uri().path(),
             request_id = %request_id,
         );
+        let cors_origin = cors::allowed_origin(request.headers(), self.settings());
         async move {
             let started = Instant::now();
+            let preflight = cors::is_preflight(request.method(), request.headers());
             let mut handled = match self.route(request).await {
                 Ok(handled) => handled,
                 Err(error) => Handled::Respond(error_response(&error)),
@@ -201,6 +205,9 @@ impl HttpApi {
                 Handled::Respond(response) => {
                     if let Ok(value) = http::HeaderValue::from_str(&request_id) {
                         response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                    }
+                    if !preflight {
+                        cors::decorate(response, cors_origin);
                     }
                     tracing::info!(
                         status = response.status().as_u16(),
@@ -227,8 +234,25 @@ impl HttpApi {
     {
         let (parts, body) = request.into_parts();
         let Found { route, params } =
-            routing::find(&self.inner.routes, &parts.method, parts.uri.path())
-                .ok_or_else(rules::no_such_route)?;
+            match routing::lookup(&self.inner.routes, &parts.method, parts.uri.path()) {
+                Lookup::Found(found) => found,
+                Lookup::UnknownPath => return Err(rules::no_such_route()),
+                Lookup::OtherMethods(methods) if parts.method == Method::OPTIONS => {
+                    let preflight_origin = cors::is_preflight(&parts.method, &parts.headers)
+                        .then(|| cors::allowed_origin(&parts.headers, self.settings()))
+                        .flatten();
+                    let response = cors::options_response(&methods, preflight_origin);
+                    return Ok(Handled::Respond(response));
+                }
+                Lookup::OtherMethods(methods) => {
+                    let mut response =
+                        error_response(&rules::method_not_allowed(&parts.method, &methods));
+                    response
+                        .headers_mut()
+                        .insert(http::header::ALLOW, cors::method_list(&methods));
+                    return Ok(Handled::Respond(response));
+                }
+            };
         let cookies = rules::Cookies::from_headers(&parts.headers);
         let caller = match route.access {
             Access::Public => None,

@@ -38,8 +38,10 @@ pub(super) fn document(routes: &[Route], settings: &HttpSettings) -> Value {
             "title": "misakey-box",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Contact another identity and receive realtime notifications. \
-                Every error answers in the Error schema; a path or method not listed here is \
-                404 `no such route`.",
+                Every error answers in the Error schema. A path not listed here is 404 `no such \
+                route`; a listed path asked with a method it does not list is 405 \
+                `method_not_allowed` with `Allow`; `OPTIONS` on a listed path answers 204 with \
+                `Allow`, and grants CORS preflights of the allowed origins.",
         },
         "paths": paths,
         "components": {

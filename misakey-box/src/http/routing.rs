@@ -367,27 +367,56 @@ pub(super) struct Found<'a> {
     pub(super) params: PathParams,
 }
 
-/// The route answering `method` on `path`, if any.
-pub(super) fn find<'a>(routes: &'a [Route], method: &Method, path: &str) -> Option<Found<'a>> {
+/// What the route table holds for a request's method and path.
+pub(super) enum Lookup<'a> {
+    /// The route serving the method on the path.
+    Found(Found<'a>),
+    /// The path is served, not with this method: the methods it is served with (in table
+    /// order, without repeats).
+    OtherMethods(Vec<&'a Method>),
+    /// No route serves the path.
+    UnknownPath,
+}
+
+/// Looks `method` on `path` up in `routes` (the first matching route wins).
+pub(super) fn lookup<'a>(routes: &'a [Route], method: &Method, path: &str) -> Lookup<'a> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    routes
-        .iter()
-        .filter(|route| route.method == *method && route.segments.len() == segments.len())
-        .find_map(|route| {
-            let mut params = Vec::new();
-            for (pattern, actual) in route.segments.iter().zip(&segments) {
-                match pattern {
-                    Segment::Literal(text) if text == actual => {}
-                    Segment::Literal(_) => return None,
-                    Segment::Param(_) if actual.is_empty() => return None,
-                    Segment::Param(name) => params.push((name.clone(), (*actual).to_owned())),
-                }
+    let mut other_methods: Vec<&Method> = Vec::new();
+    for route in routes {
+        let Some(params) = route.capture(&segments) else {
+            continue;
+        };
+        if route.method == *method {
+            return Lookup::Found(Found { route, params });
+        }
+        if !other_methods.contains(&&route.method) {
+            other_methods.push(&route.method);
+        }
+    }
+    if other_methods.is_empty() {
+        Lookup::UnknownPath
+    } else {
+        Lookup::OtherMethods(other_methods)
+    }
+}
+
+impl Route {
+    /// The segments the pattern captures from `segments`, if the pattern matches them.
+    fn capture(&self, segments: &[&str]) -> Option<PathParams> {
+        if self.segments.len() != segments.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (pattern, actual) in self.segments.iter().zip(segments) {
+            match pattern {
+                Segment::Literal(text) if text == actual => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(_) if actual.is_empty() => return None,
+                Segment::Param(name) => params.push((name.clone(), (*actual).to_owned())),
             }
-            Some(Found {
-                route,
-                params: PathParams(params),
-            })
-        })
+        }
+        Some(PathParams(params))
+    }
 }
 
 #[cfg(test)]
@@ -410,14 +439,44 @@ mod tests {
             Route::new(Method::GET, "/csrf", Access::Public, ok),
         ];
         assert_eq!(routes[0].pattern(), "/box-users/{id}/contact");
-        let found = find(&routes, &Method::POST, "/box-users/abc/contact").unwrap();
+        let Lookup::Found(found) = lookup(&routes, &Method::POST, "/box-users/abc/contact") else {
+            panic!("the contact route is not found");
+        };
         assert_eq!(found.params.get("id"), Some("abc"));
         assert_eq!(found.route.pattern(), "/box-users/{id}/contact");
-        assert!(find(&routes, &Method::GET, "/box-users/abc/contact").is_none());
-        assert!(find(&routes, &Method::POST, "/box-users/abc").is_none());
-        assert!(find(&routes, &Method::POST, "/box-users//contact").is_none());
-        assert!(find(&routes, &Method::GET, "/csrf").is_some());
-        assert!(find(&routes, &Method::GET, "/csrf/x").is_none());
-        assert!(find(&routes, &Method::GET, "/csrf/").is_none());
+        assert!(matches!(
+            lookup(&routes, &Method::GET, "/csrf"),
+            Lookup::Found(_)
+        ));
+        for unknown in [
+            "/box-users/abc",
+            "/box-users//contact",
+            "/csrf/x",
+            "/csrf/",
+            "/",
+        ] {
+            assert!(
+                matches!(lookup(&routes, &Method::POST, unknown), Lookup::UnknownPath),
+                "{unknown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_lists_the_methods_it_is_served_with() {
+        let routes = vec![
+            Route::new(Method::GET, "/boxes/joined", Access::Authenticated, ok),
+            Route::new(Method::HEAD, "/boxes/joined", Access::Authenticated, ok),
+            Route::new(Method::GET, "/boxes/{id}", Access::Authenticated, ok),
+            Route::new(Method::PATCH, "/boxes/{id}", Access::Authenticated, ok),
+        ];
+        let Lookup::OtherMethods(methods) = lookup(&routes, &Method::PUT, "/boxes/joined") else {
+            panic!("/boxes/joined is a known path");
+        };
+        assert_eq!(methods, [&Method::GET, &Method::HEAD, &Method::PATCH]);
+        let Lookup::OtherMethods(methods) = lookup(&routes, &Method::DELETE, "/boxes/x") else {
+            panic!("/boxes/x is a known path");
+        };
+        assert_eq!(methods, [&Method::GET, &Method::PATCH]);
     }
 }

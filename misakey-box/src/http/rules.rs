@@ -130,6 +130,19 @@ pub(crate) fn no_such_route() -> Error {
     Error::new(ErrorCode::NotFound, Origin::NotDefined, "no such route")
 }
 
+/// A known path asked with a method it is not served with (the response adds `Allow`).
+pub(crate) fn method_not_allowed(method: &http::Method, served: &[&http::Method]) -> Error {
+    let served: Vec<&str> = served.iter().map(|method| method.as_str()).collect();
+    Error::new(
+        ErrorCode::MethodNotAllowed,
+        Origin::NotDefined,
+        format!(
+            "{method} is not served on this path (it serves {})",
+            served.join(", ")
+        ),
+    )
+}
+
 /// The first value of the query parameter `name`, percent-decoded.
 pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
