@@ -34,7 +34,8 @@ struct Cli {
     /// Fixtures file (identities and tokens) to load at start.
     #[arg(long, env = "MISAKEY_BOX_FIXTURES")]
     fixtures: Option<PathBuf>,
-    /// Origins allowed to open WebSockets, comma-separated (clients without Origin always may).
+    /// Origins allowed to open WebSockets and to call the routes from a browser (CORS),
+    /// comma-separated (clients without Origin always may open sockets).
     #[arg(long, env = "MISAKEY_BOX_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
     /// Owner organisation id of created boxes.
@@ -62,6 +63,13 @@ struct Cli {
     /// left unpublished (a crash between commit and publish). At least 2.
     #[arg(long, env = "MISAKEY_BOX_PUBLISHER_LEASE", default_value_t = 15)]
     publisher_lease: u32,
+    /// Open sockets one identity may hold on this instance; one more is refused with 429.
+    #[arg(long, env = "MISAKEY_BOX_MAX_SOCKETS_PER_IDENTITY", default_value_t = HttpSettings::DEFAULT_MAX_SOCKETS_PER_IDENTITY)]
+    max_sockets_per_identity: usize,
+    /// Seconds a request waits for a database connection before answering 503 (while the
+    /// database is unreachable).
+    #[arg(long, env = "MISAKEY_BOX_DATABASE_TIMEOUT", default_value_t = 2.0)]
+    database_timeout: f64,
     /// Mark the CSRF cookie Secure (when served over HTTPS).
     #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -78,8 +86,12 @@ impl Cli {
                 .filter(|d| !d.is_zero())
                 .ok_or(format!("--{name} must be a positive number of seconds"))
         };
+        if self.max_sockets_per_identity == 0 {
+            return Err("--max-sockets-per-identity must be at least 1".to_owned());
+        }
         Ok(ServerConfig {
             database_url: self.database_url,
+            database_timeout: seconds("database-timeout", self.database_timeout)?,
             redis_url: self.redis_url.filter(|url| !url.is_empty()),
             redis_channel_prefix: self.redis_channel_prefix,
             fixtures: self.fixtures,
@@ -100,6 +112,7 @@ impl Cli {
                     ..SocketSettings::default()
                 },
                 secure_cookies: self.secure_cookies,
+                max_sockets_per_identity: self.max_sockets_per_identity,
                 ..HttpSettings::default()
             },
             maintenance: Maintenance {

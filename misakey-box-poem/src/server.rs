@@ -29,6 +29,8 @@ pub const DEFAULT_OWNER_ORG_ID: Uuid = Uuid::from_u128(0x0e9a5e1f_0000_4000_8000
 pub struct ServerConfig {
     /// `sqlite://...` or `postgres://...`.
     pub database_url: String,
+    /// How long a request waits for a database connection before failing with 503.
+    pub database_timeout: std::time::Duration,
     /// Redis for updates across instances; `None` keeps them in this process.
     pub redis_url: Option<String>,
     /// Prefix of the Redis channels (`{prefix}user_{id}:ws`).
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
+            database_timeout: misakey_box::storage::DEFAULT_DATABASE_TIMEOUT,
             redis_url: None,
             redis_channel_prefix: misakey_box::bus::DEFAULT_CHANNEL_PREFIX.to_owned(),
             fixtures: None,
@@ -88,7 +91,8 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let storage = SeaOrmStorage::connect(&config.database_url).await?;
+    let storage =
+        SeaOrmStorage::connect_with_timeout(&config.database_url, config.database_timeout).await?;
     if let Some(path) = &config.fixtures {
         storage.load_fixtures(&Fixtures::from_file(path)?).await?;
     }

@@ -119,3 +119,179 @@ impl Drop for SpareRedis {
         self.stop();
     }
 }
+
+/// A PostgreSQL server of the test's own, in a fresh data directory on a spare loopback port,
+/// for tests that stop the database under a running server (the shared one is never stopped);
+/// stopped and its directory removed when dropped.
+///
+/// Runs the machine's PostgreSQL binaries (`/usr/lib/postgresql/VERSION/bin`); as root, as the
+/// `postgres` user, since PostgreSQL refuses to run as root.
+#[derive(Debug)]
+pub struct SparePostgres {
+    port: u16,
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    owner: Option<(u32, u32)>,
+    process: Option<Child>,
+}
+
+// Test setup: a failure to set the server up is the test's failure, told by the message.
+#[allow(clippy::expect_used)]
+impl SparePostgres {
+    /// Creates and starts one, or `None` (skip) where PostgreSQL's binaries are not
+    /// installed, except under `CI=true`, where that is a failure.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = postgres_binaries() else {
+            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                panic!("PostgreSQL's binaries must be installed when CI=true");
+            }
+            eprintln!("skipped: PostgreSQL's binaries are not installed");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a spare port");
+        let dir = std::env::temp_dir().join(format!(
+            "misakey-box-postgres-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the spare PostgreSQL");
+        let owner = running_as_root().then(postgres_user);
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown the data directory");
+        }
+        let mut postgres = Self {
+            port,
+            bin,
+            dir,
+            owner,
+            process: None,
+        };
+        let data = postgres.dir.join("data");
+        let status = postgres
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(status.success(), "initdb failed: {status}");
+        postgres.spawn();
+        Some(postgres)
+    }
+
+    /// Its URL (user `postgres`, database `postgres`).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin.join(program));
+        command.current_dir(&self.dir);
+        if let Some((uid, gid)) = self.owner {
+            use std::os::unix::process::CommandExt as _;
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+
+    fn spawn(&mut self) {
+        let child = self
+            .command("postgres")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(&self.dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        self.process = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ready = self
+                .command("pg_isready")
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|status| status.success());
+            if ready {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the spare PostgreSQL did not accept connections on port {} within 30 s",
+            self.port
+        )
+    }
+
+    /// Stops it the way an operator does (fast shutdown: clients see their connections
+    /// end), and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let interrupted = Command::new("kill")
+                .args(["-INT", &process.id().to_string()])
+                .status()
+                .is_ok_and(|status| status.success());
+            if !interrupted {
+                let _ = process.kill();
+            }
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts it again on the same port, with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for SparePostgres {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The newest `/usr/lib/postgresql/VERSION/bin` holding `initdb` and `postgres`.
+fn postgres_binaries() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").exists() && bin.join("postgres").exists()).then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
+
+/// The uid and gid of the `postgres` user (as root, the server runs as it).
+#[allow(clippy::expect_used)]
+fn postgres_user() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let output = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .expect("run id");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("a postgres user exists where PostgreSQL is installed as root")
+    };
+    (id("-u"), id("-g"))
+}

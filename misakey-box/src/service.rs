@@ -1,6 +1,7 @@
 //! [`BoxService`]: the ports and settings the use cases run with.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -9,7 +10,7 @@ use crate::ports::{
     BoxReads, BoxStore, Clock, IdGenerator, IdentityDirectory, Inbox, NotificationBus,
     PublisherRegistry, RandomIds, SystemClock, TokenIntrospector, UpdateLog,
 };
-use crate::socket::ShutdownSignal;
+use crate::socket::{ShutdownSignal, SocketSlots};
 use crate::validation::{DefaultKeySharePolicy, KeySharePolicy};
 
 /// ACR required by both endpoints unless configured otherwise.
@@ -147,6 +148,10 @@ impl Config {
 /// [`authorize`](BoxService::authorize), [`contact`](BoxService::contact) and
 /// [`socket_session`](BoxService::socket_session).
 ///
+/// How long [`BoxService::health`] waits for the storage and the bus before reporting them
+/// down: within the second a load balancer's check usually allows, whatever they do.
+pub const HEALTH_CHECK_DEADLINE: Duration = Duration::from_millis(800);
+
 /// A server starts it with [`BoxService::start`], which runs the outbox in the background;
 /// tests of the use cases may build it with [`BoxService::without_maintenance`].
 #[derive(Debug, Clone)]
@@ -162,6 +167,8 @@ struct Inner {
     ledger: Arc<PublishLedger>,
     /// Closes this service's sockets: fired by [`crate::outbox::Running`].
     shutdown: ShutdownSignal,
+    /// The sockets each identity holds open here.
+    socket_slots: SocketSlots,
 }
 
 impl BoxService {
@@ -181,8 +188,14 @@ impl BoxService {
                 config,
                 ledger: Arc::new(PublishLedger::new()),
                 shutdown,
+                socket_slots: SocketSlots::default(),
             }),
         }
+    }
+
+    /// The sockets each identity holds open in this process.
+    pub(crate) fn socket_slots(&self) -> &SocketSlots {
+        &self.inner.socket_slots
     }
 
     /// Fires when the service shuts down; sockets wait for it.
@@ -207,8 +220,19 @@ impl BoxService {
 
     /// Whether the store and the bus answer: what a health check reports.
     pub async fn health(&self) -> Result<(), crate::Error> {
-        self.ports().store.ping().await?;
-        self.ports().bus.ping().await?;
-        Ok(())
+        let checks = async {
+            self.ports().store.ping().await?;
+            self.ports().bus.ping().await?;
+            Ok(())
+        };
+        // A load balancer waits about a second for a health check: a dependency that hangs
+        // must make the check fail, not hang it.
+        tokio::time::timeout(HEALTH_CHECK_DEADLINE, checks)
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::Error::service_unavailable(
+                    "the storage or the bus did not answer the health check in time",
+                ))
+            })
     }
 }

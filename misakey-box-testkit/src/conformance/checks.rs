@@ -923,6 +923,53 @@ pub async fn socket_origin_must_be_allowed(target: &ConformanceTarget) {
         .await;
 }
 
+/// One identity holds at most 32 sockets (the default limit): the 33rd handshake is 429, in
+/// the error format; another identity is unaffected; a closed socket frees its slot.
+pub async fn an_identity_holds_a_bounded_number_of_sockets(target: &ConformanceTarget) {
+    const LIMIT: usize = 32;
+    let too_many = error(
+        "too_many_requests",
+        "not_defined",
+        "this identity already holds 32 open sockets, the most allowed",
+        json!({}),
+    );
+    let mut sockets = Vec::new();
+    for _ in 0..LIMIT {
+        sockets.push(
+            open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        socket_refusal(target, &alice(), Auth::bearer(ALICE_TOKEN), None).await,
+        (429, too_many.clone())
+    );
+    let bob_socket = open_socket(target, &BOB_ID.to_string(), Auth::bearer(BOB_TOKEN), None)
+        .await
+        .expect("another identity is unaffected");
+    sockets.pop().unwrap().close().await;
+    // The server frees the slot once it has seen the close: retry for a moment.
+    let deadline = Instant::now() + super::client::PATIENCE;
+    let reopened = loop {
+        match open_socket(target, &alice(), Auth::bearer(ALICE_TOKEN), None).await {
+            Ok(socket) => break socket,
+            Err(refusal) if Instant::now() < deadline => {
+                assert_eq!(refusal, (429, too_many.clone()));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(refusal) => panic!("the closed socket's slot was not freed: {refusal:?}"),
+        }
+    };
+    assert_eq!(
+        socket_refusal(target, &alice(), Auth::bearer(ALICE_TOKEN), None).await,
+        (429, too_many)
+    );
+    for socket in sockets.into_iter().chain([reopened, bob_socket]) {
+        socket.close().await;
+    }
+}
+
 fn ack(sender: Uuid, box_id: Uuid) -> Value {
     json!({"type": "ack", "object": {"sender_id": sender, "box_id": box_id}})
 }

@@ -4,8 +4,8 @@
 //! The server under test must:
 //! - serve the routes under [`ConformanceTarget::base_url`];
 //! - know the identities and tokens of [`fixtures`];
-//! - allow the WebSocket origin [`ALLOWED_ORIGIN`] (and no other), require ACR 1, accept bodies
-//!   up to 64 KiB and socket frames up to 8 KiB;
+//! - allow the origin [`ALLOWED_ORIGIN`] (and no other) for sockets and CORS, require ACR 1,
+//!   allow 32 sockets per identity, accept bodies up to 64 KiB and socket frames up to 8 KiB;
 //! - use the [`SocketSettings`] each check asks for (short timers for the timer checks).
 //!
 //! [`conformance_tests!`](crate::conformance_tests) makes one test per check. The poem server
@@ -182,6 +182,7 @@ macro_rules! conformance_tests {
             contact_notifies_both_sides_on_every_socket: default_timers,
             socket_handshake_is_authorised_like_the_rest: default_timers,
             socket_origin_must_be_allowed: default_timers,
+            an_identity_holds_a_bounded_number_of_sockets: default_timers,
             own_ack_reaches_every_socket_and_foreign_ack_nobody: default_timers,
             malformed_messages_are_ignored_and_oversized_frames_close_the_socket: default_timers,
             silent_socket_is_closed_after_the_idle_timeout: short_timers,

@@ -81,6 +81,15 @@ pub struct HttpSettings {
     pub socket: SocketSettings,
     /// Set the `Secure` attribute on the CSRF cookie (behind HTTPS).
     pub secure_cookies: bool,
+    /// Open sockets one identity may hold on this server; the handshake of one more is 429
+    /// `too_many_requests`.
+    pub max_sockets_per_identity: usize,
+}
+
+impl HttpSettings {
+    /// The default of [`max_sockets_per_identity`](Self::max_sockets_per_identity): many
+    /// devices and tabs, not a client reconnecting in a loop.
+    pub const DEFAULT_MAX_SOCKETS_PER_IDENTITY: usize = 32;
 }
 
 impl Default for HttpSettings {
@@ -90,6 +99,7 @@ impl Default for HttpSettings {
             max_body_bytes: MAX_BODY_BYTES,
             socket: SocketSettings::default(),
             secure_cookies: false,
+            max_sockets_per_identity: Self::DEFAULT_MAX_SOCKETS_PER_IDENTITY,
         }
     }
 }

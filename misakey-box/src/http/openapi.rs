@@ -124,6 +124,13 @@ fn operation(
     if socket {
         errors.push((400, "not a WebSocket handshake".into()));
         errors.push((403, "Origin not allowed".into()));
+        errors.push((
+            429,
+            format!(
+                "the identity already holds {} open sockets",
+                settings.max_sockets_per_identity
+            ),
+        ));
     }
     for (name, description, schema) in &doc.query {
         parameters.push(json!({"name": name, "in": "query", "required": false,

@@ -143,6 +143,15 @@ pub(crate) fn method_not_allowed(method: &http::Method, served: &[&http::Method]
     )
 }
 
+/// A handshake of an identity that already holds `limit` open sockets.
+pub(crate) fn too_many_sockets(limit: usize) -> Error {
+    Error::new(
+        ErrorCode::TooManyRequests,
+        Origin::NotDefined,
+        format!("this identity already holds {limit} open sockets, the most allowed"),
+    )
+}
+
 /// The first value of the query parameter `name`, percent-decoded.
 pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())

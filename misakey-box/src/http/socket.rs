@@ -12,7 +12,7 @@ use super::{HttpApi, error_response, rules};
 use crate::Caller;
 use crate::error::Error;
 use crate::socket::{
-    AcceptedSocket, ClientFrame, ServerFrame, ShutdownSignal, SocketEnd, SocketSettings,
+    AcceptedSocket, ClientFrame, ServerFrame, ShutdownSignal, SocketEnd, SocketSettings, SocketSlot,
 };
 
 /// An authorised WebSocket handshake whose caller is already subscribed: what a frontend
@@ -24,10 +24,13 @@ pub struct SocketUpgrade {
     socket: Mutex<AcceptedSocket>,
     settings: SocketSettings,
     shutdown: ShutdownSignal,
+    /// Counts the socket among its identity's until it ends.
+    slot: SocketSlot,
 }
 
 /// Checks after authorisation, in the documented order: `Origin`, `since`, an upgrade
-/// request; then subscribes before the 101, so that nothing published after it is missed.
+/// request, a free slot among the identity's sockets; then subscribes before the 101, so that
+/// nothing published after it is missed.
 pub(super) async fn handshake(
     api: &HttpApi,
     caller: Caller,
@@ -44,6 +47,12 @@ pub(super) async fn handshake(
     if !rules::asks_for_websocket(&parts.headers) {
         return Err(rules::websocket_upgrade_required());
     }
+    let limit = api.settings().max_sockets_per_identity;
+    let slot = api
+        .service()
+        .socket_slots()
+        .take(caller.identity_id, limit)
+        .ok_or_else(|| rules::too_many_sockets(limit))?;
     let session = api.service().socket_session(&caller);
     let subscription = session.subscribe().await?;
     let settings = api.settings().socket;
@@ -56,6 +65,7 @@ pub(super) async fn handshake(
         }),
         settings,
         shutdown: api.service().shutdown_signal().clone(),
+        slot,
     })
 }
 
@@ -82,7 +92,10 @@ impl SocketUpgrade {
         O: Sink<ServerFrame> + Unpin,
     {
         let Self {
-            socket, shutdown, ..
+            socket,
+            shutdown,
+            slot: _held_until_the_socket_ends,
+            ..
         } = self;
         let socket = socket.into_inner().unwrap_or_else(PoisonError::into_inner);
         let socket = crate::socket::run_socket(socket, incoming, outgoing, shutdown.clone().wait());

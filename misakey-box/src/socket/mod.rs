@@ -10,11 +10,13 @@
 
 mod driver;
 mod shutdown;
+mod slots;
 
 use std::time::Duration;
 
 pub use driver::{AcceptedSocket, run_socket};
 pub use shutdown::{Shutdown, ShutdownSignal};
+pub(crate) use slots::{SocketSlot, SocketSlots};
 
 use crate::domain::Frame;
 

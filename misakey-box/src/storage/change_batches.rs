@@ -124,6 +124,21 @@ impl SeaOrmStorage {
                     let _ = answer.send(alone);
                 }
             }
+            Err(error @ StoreError::Unavailable(_)) => {
+                // The database cannot be reached: the change sets waiting behind this batch
+                // would wait for their own attempt to fail in turn. Answer them now, so that no
+                // request waits much longer than one acquire timeout during an outage.
+                let waiting: Vec<_> = std::mem::take(
+                    &mut *self
+                        .batches
+                        .waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
+                for (_, answer) in batch.into_iter().chain(waiting) {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
             Err(error) => {
                 for (_, answer) in batch {
                     let _ = answer.send(Err(error.clone()));

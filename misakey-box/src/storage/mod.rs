@@ -38,6 +38,9 @@ use sea_orm_migration::MigratorTrait as _;
 
 use crate::error::StoreError;
 
+/// How long a request waits for a database connection before failing, unless configured.
+pub const DEFAULT_DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a SQLite writer waits for another to finish before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,9 +59,19 @@ pub struct SeaOrmStorage {
 
 impl SeaOrmStorage {
     /// Connects to `url` (`sqlite://path.db`, `sqlite::memory:`, `postgres://...`), creating a
-    /// SQLite file if missing, and runs the migrations.
+    /// SQLite file if missing, and runs the migrations. A request waits at most
+    /// [`DEFAULT_DATABASE_TIMEOUT`] for a connection (see [`connect_with_timeout`](Self::connect_with_timeout)).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(ConnectOptions::new(url)).await
+        Self::connect_with_timeout(url, DEFAULT_DATABASE_TIMEOUT).await
+    }
+
+    /// [`connect`](Self::connect), waiting at most `timeout` for a connection of the pool (or a
+    /// new one) before failing with [`StoreError::Unavailable`]: while the database is down,
+    /// requests answer 503 within about that time instead of the pool's default 30 s.
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new(url);
+        options.acquire_timeout(timeout).connect_timeout(timeout);
+        Self::connect_with(options).await
     }
 
     /// [`connect`](Self::connect) with pool settings of your own (size, timeouts, PostgreSQL
