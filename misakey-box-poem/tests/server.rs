@@ -358,3 +358,38 @@ async fn the_openapi_document_describes_the_served_routes() {
         401
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_closes_with_4001_within_a_second_of_its_token_expiry() {
+    let database = TestDatabase::sqlite().await;
+    let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(2);
+    let short_lived = misakey_box::fixtures::FixtureToken {
+        token: "short-lived-token".to_owned(),
+        identity_id: ALICE_ID,
+        acr: 2,
+        expires_at: Some(expires_at),
+    };
+    database
+        .load_fixtures(&misakey_box::fixtures::Fixtures {
+            identities: fixtures().identities,
+            tokens: vec![short_lived],
+        })
+        .await
+        .unwrap();
+    let target = serve_in_process(&database).await;
+    let mut socket = open_socket(
+        &target,
+        &ALICE_ID.to_string(),
+        Auth::bearer("short-lived-token"),
+        None,
+    )
+    .await
+    .unwrap();
+    let (end, _) = socket.closed(Duration::from_secs(10)).await;
+    let late = chrono::Utc::now() - expires_at;
+    assert_eq!(end, SocketClosed::Code(4001));
+    assert!(
+        late >= chrono::TimeDelta::zero() && late <= chrono::TimeDelta::seconds(1),
+        "closed {late} after the expiry"
+    );
+}

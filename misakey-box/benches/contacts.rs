@@ -94,6 +94,7 @@ fn fixtures(callers: usize, distinct_targets: bool) -> (Fixtures, Vec<(Caller, I
                 identity_id: identity.id,
                 account_id: identity.account_id,
                 acr: 2,
+                token_expires_at: None,
             },
             target,
         ));

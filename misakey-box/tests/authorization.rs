@@ -50,6 +50,7 @@ async fn a_valid_token_on_its_own_path_is_the_caller() {
         identity_id: ALICE_ID,
         account_id: Some(ALICE_ACCOUNT_ID),
         acr: 2,
+        token_expires_at: None,
     };
     assert_eq!(
         authorize(&bed, Some(ALICE_TOKEN), Some("bearer"), &alice).await,

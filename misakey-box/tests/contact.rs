@@ -384,6 +384,7 @@ async fn a_caller_missing_from_the_directory_is_an_internal_error() {
         identity_id: Uuid::from_u128(0x6057),
         account_id: None,
         acr: 2,
+        token_expires_at: None,
     };
     let error = bed
         .service

@@ -45,7 +45,27 @@ async fn start_resuming(
     live_from: u64,
     since: Option<u64>,
 ) -> Harness {
-    let session = bed.service.socket_session(&bed.alice_caller().await);
+    let caller = bed.alice_caller().await;
+    start_as(
+        bed,
+        &caller,
+        subscription,
+        outgoing_capacity,
+        live_from,
+        since,
+    )
+}
+
+/// [`start_resuming`] for `caller` (a token of its own).
+fn start_as(
+    bed: &TestBed,
+    caller: &misakey_box::Caller,
+    subscription: Subscription,
+    outgoing_capacity: usize,
+    live_from: u64,
+    since: Option<u64>,
+) -> Harness {
+    let session = bed.service.socket_session(caller);
     let (client, incoming) = mpsc::channel(16);
     let (outgoing, server) = mpsc::channel(outgoing_capacity);
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
@@ -102,6 +122,43 @@ async fn updates_are_sent_as_text_and_acks_are_handled() {
 
     socket.client.send(ClientFrame::Close).await.unwrap();
     assert_eq!(socket.end.await.unwrap(), SocketEnd::ClientClosed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_socket_closes_with_4001_when_its_token_expires() {
+    let bed = TestBed::new();
+    let mut caller = bed.alice_caller().await;
+    caller.token_expires_at = Some(bed.service.ports().clock.now() + TimeDelta::seconds(30));
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_as(&bed, &caller, subscription, 16, 0, None);
+    let started = tokio::time::Instant::now();
+    // Alive and delivering until then, however active the client.
+    socket.client.send(ClientFrame::Pong).await.unwrap();
+    let update = Frame::from_text(r#"{"type":"notification","object":{}}"#);
+    bed.service
+        .ports()
+        .bus
+        .publish(ALICE_ID, &update)
+        .await
+        .unwrap();
+    assert_eq!(socket.server.next().await, Some(ServerFrame::Text(update)));
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::TokenExpired))
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+    assert_eq!(
+        (
+            CloseReason::TokenExpired.code(),
+            CloseReason::TokenExpired.reason()
+        ),
+        (4001, "token expired")
+    );
+    socket.client.send(ClientFrame::Close).await.unwrap();
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::TokenExpired)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -18,6 +18,7 @@ fn services_and_use_case_futures_are_send() {
         identity_id: Uuid::nil(),
         account_id: None,
         acr: 1,
+        token_expires_at: None,
     };
     let body = serde_json::json!({});
     assert_send(&bed.service.authorize(Credentials::default(), "id"));

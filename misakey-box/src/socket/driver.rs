@@ -25,8 +25,8 @@ pub struct AcceptedSocket {
 /// Runs one socket until it ends: replays what the client missed (`since`, see
 /// [`SocketSession::replay`]), sends the identity's updates each exactly once and in position
 /// order (duplicates dropped, gaps filled from the log), handles what the client sends
-/// (`incoming`), pings, and closes on idle, oversized frames, slow reading, bus failure or
-/// `shutdown`. What the server sends goes to `outgoing`.
+/// (`incoming`), pings, and closes on idle, oversized frames, slow reading, bus failure, the
+/// expiry of the caller's token or `shutdown`. What the server sends goes to `outgoing`.
 pub async fn run_socket<I, O>(
     socket: AcceptedSocket,
     mut incoming: I,
@@ -47,7 +47,14 @@ where
     let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let idle = sleep_until(start + settings.idle_timeout);
-    tokio::pin!(idle, shutdown);
+    // A socket lives no longer than its token.
+    let token_expiry = async {
+        match session.token_lifetime_left() {
+            Some(left) => sleep_until(start + left).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(idle, shutdown, token_expiry);
 
     let SocketSubscription {
         updates: mut subscription,
@@ -73,6 +80,7 @@ where
             tokio::select! {
                 biased;
                 () = &mut shutdown => break SocketEnd::Closed(CloseReason::GoingAway),
+                () = &mut token_expiry => break SocketEnd::Closed(CloseReason::TokenExpired),
                 frame = incoming.next() => {
                     idle.as_mut().reset(Instant::now() + settings.idle_timeout);
                     match frame {

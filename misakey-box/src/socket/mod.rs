@@ -107,6 +107,8 @@ pub enum CloseReason {
     TooSlow,
     /// The update log could not be read for a replay (1011); the client should reconnect.
     LogUnavailable,
+    /// The caller's token expired (4001); the client reconnects with a fresh token.
+    TokenExpired,
 }
 
 impl CloseReason {
@@ -119,6 +121,7 @@ impl CloseReason {
             Self::BusFailure => 1011,
             Self::TooSlow => 1013,
             Self::LogUnavailable => 1011,
+            Self::TokenExpired => 4001,
         }
     }
 
@@ -131,6 +134,7 @@ impl CloseReason {
             Self::BusFailure => "notification bus failure, reconnect",
             Self::TooSlow => "client too slow, reconnect",
             Self::LogUnavailable => "update log unavailable, reconnect",
+            Self::TokenExpired => "token expired",
         }
     }
 }

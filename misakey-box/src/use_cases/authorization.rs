@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::BoxService;
@@ -22,6 +23,8 @@ pub struct Caller {
     pub account_id: Option<Uuid>,
     /// How strongly the caller authenticated.
     pub acr: u8,
+    /// When the caller's token expires (`None`: never); a socket lives no longer.
+    pub token_expires_at: Option<DateTime<Utc>>,
 }
 
 impl BoxService {
@@ -85,6 +88,7 @@ impl BoxService {
             identity_id: info.identity_id,
             account_id: info.account_id,
             acr: info.acr,
+            token_expires_at: info.expires_at,
         })
     }
 }

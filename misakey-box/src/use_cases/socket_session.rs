@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Caller;
@@ -139,6 +140,7 @@ fn resync_frame(since: u64, oldest: u64, latest: u64) -> Frame {
 pub struct SocketSession {
     service: BoxService,
     identity_id: Uuid,
+    token_expires_at: Option<DateTime<Utc>>,
 }
 
 impl BoxService {
@@ -147,6 +149,7 @@ impl BoxService {
         SocketSession {
             service: self.clone(),
             identity_id: caller.identity_id,
+            token_expires_at: caller.token_expires_at,
         }
     }
 }
@@ -155,6 +158,14 @@ impl SocketSession {
     /// The identity the socket belongs to.
     pub fn identity_id(&self) -> Uuid {
         self.identity_id
+    }
+
+    /// How long the caller's token stays valid, by the service's clock (zero once expired);
+    /// `None` for a token without expiry.
+    pub fn token_lifetime_left(&self) -> Option<std::time::Duration> {
+        let expires_at = self.token_expires_at?;
+        let left = expires_at - self.service.ports().clock.now();
+        Some(left.to_std().unwrap_or_default())
     }
 
     /// Subscribes to the identity's updates. Frontends call it before answering the handshake
