@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use misakey_box::Maintenance;
 use misakey_box::http::HttpSettings;
+use misakey_box::introspection::{ClaimPaths, IntrospectionSettings};
 use misakey_box::ports::Retention;
 use misakey_box::socket::SocketSettings;
 use misakey_box_poem::server::{self, DEFAULT_DATABASE_URL, DEFAULT_OWNER_ORG_ID, ServerConfig};
@@ -70,6 +71,39 @@ struct Cli {
     /// database is unreachable).
     #[arg(long, env = "MISAKEY_BOX_DATABASE_TIMEOUT", default_value_t = 2.0)]
     database_timeout: f64,
+    /// RFC 7662 introspection endpoint of an authorization server: tokens are introspected
+    /// there instead of looked up in the fixtures' token table. The client secret comes from
+    /// MISAKEY_BOX_INTROSPECTION_CLIENT_SECRET or --introspection-client-secret-file.
+    #[arg(long, env = "MISAKEY_BOX_INTROSPECTION_URL")]
+    introspection_url: Option<String>,
+    /// This server's client id at the authorization server.
+    #[arg(long, env = "MISAKEY_BOX_INTROSPECTION_CLIENT_ID", default_value = "")]
+    introspection_client_id: String,
+    /// A file holding the client secret (instead of MISAKEY_BOX_INTROSPECTION_CLIENT_SECRET).
+    #[arg(long, env = "MISAKEY_BOX_INTROSPECTION_CLIENT_SECRET_FILE")]
+    introspection_client_secret_file: Option<PathBuf>,
+    /// Dotted path of the identity id claim in an introspection answer (Hydra: ext.mid).
+    #[arg(long, env = "MISAKEY_BOX_IDENTITY_CLAIM", default_value = "sub")]
+    identity_claim: String,
+    /// Dotted path of the account id claim (Hydra: ext.aid); none by default.
+    #[arg(long, env = "MISAKEY_BOX_ACCOUNT_CLAIM")]
+    account_claim: Option<String>,
+    /// Dotted path of the ACR claim (Hydra: ext.acr_values).
+    #[arg(long, env = "MISAKEY_BOX_ACR_CLAIM", default_value = "acr")]
+    acr_claim: String,
+    /// Dotted path of the display name of identities created on their first sign-in.
+    #[arg(long, env = "MISAKEY_BOX_NAME_CLAIM", default_value = "name")]
+    name_claim: String,
+    /// Dotted path of the identifier (email) of identities created on their first sign-in.
+    #[arg(long, env = "MISAKEY_BOX_IDENTIFIER_CLAIM", default_value = "email")]
+    identifier_claim: String,
+    /// Seconds an active introspection answer is cached at most (never past the token's exp).
+    #[arg(
+        long,
+        env = "MISAKEY_BOX_INTROSPECTION_CACHE_TTL",
+        default_value_t = 30.0
+    )]
+    introspection_cache_ttl: f64,
     /// Mark the CSRF cookie Secure (when served over HTTPS).
     #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -86,6 +120,7 @@ impl Cli {
                 .filter(|d| !d.is_zero())
                 .ok_or(format!("--{name} must be a positive number of seconds"))
         };
+        let introspection = self.introspection()?;
         if self.max_sockets_per_identity == 0 {
             return Err("--max-sockets-per-identity must be at least 1".to_owned());
         }
@@ -115,6 +150,7 @@ impl Cli {
                 max_sockets_per_identity: self.max_sockets_per_identity,
                 ..HttpSettings::default()
             },
+            introspection,
             maintenance: Maintenance {
                 // Beats come every second: a shorter lease would take over live instances.
                 publisher_lease: match self.publisher_lease {
@@ -130,6 +166,47 @@ impl Cli {
         })
     }
 }
+
+impl Cli {
+    /// The introspection settings, when `--introspection-url` is set.
+    fn introspection(&self) -> Result<Option<IntrospectionSettings>, String> {
+        let Some(url) = self
+            .introspection_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+        else {
+            return Ok(None);
+        };
+        let secret = match &self.introspection_client_secret_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?
+                .trim()
+                .to_owned(),
+            None => std::env::var(CLIENT_SECRET_VAR).unwrap_or_default(),
+        };
+        if self.introspection_client_id.is_empty() || secret.is_empty() {
+            return Err(format!(
+                "--introspection-url needs --introspection-client-id and a client secret \
+                 ({CLIENT_SECRET_VAR} or --introspection-client-secret-file)"
+            ));
+        }
+        let mut settings = IntrospectionSettings::new(url, &self.introspection_client_id, &secret);
+        settings.claims = ClaimPaths {
+            identity: self.identity_claim.clone(),
+            account: self.account_claim.clone().filter(|path| !path.is_empty()),
+            acr: self.acr_claim.clone(),
+            name: self.name_claim.clone(),
+            identifier: self.identifier_claim.clone(),
+        };
+        settings.cache_ttl = Duration::try_from_secs_f64(self.introspection_cache_ttl)
+            .map_err(|_| "--introspection-cache-ttl must be a number of seconds".to_owned())?;
+        Ok(Some(settings))
+    }
+}
+
+/// The environment variable holding the introspection client secret (never a flag: command
+/// lines are visible to every user of the machine).
+const CLIENT_SECRET_VAR: &str = "MISAKEY_BOX_INTROSPECTION_CLIENT_SECRET";
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn termination() {

@@ -12,6 +12,7 @@ use misakey_box::bus::{InProcessBus, RedisBus};
 use misakey_box::error::{BusError, StoreError};
 use misakey_box::fixtures::{Fixtures, FixturesError};
 use misakey_box::http::{HttpApi, HttpSettings};
+use misakey_box::introspection::{IntrospectionSettings, OAuthIntrospection};
 use misakey_box::ports::NotificationBus;
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::{BoxService, Config, Maintenance, Ports};
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     pub http: HttpSettings,
     /// Publisher heartbeat, relay of stranded updates and pruning of the update logs.
     pub maintenance: Maintenance,
+    /// Authenticate against an authorization server (RFC 7662) instead of the fixtures'
+    /// token table.
+    pub introspection: Option<IntrospectionSettings>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +66,7 @@ impl Default for ServerConfig {
             required_acr: misakey_box::DEFAULT_REQUIRED_ACR,
             http: HttpSettings::default(),
             maintenance: Maintenance::default(),
+            introspection: None,
         }
     }
 }
@@ -106,7 +111,11 @@ pub async fn run(
         Some(url) => Arc::new(RedisBus::connect(url, &config.redis_channel_prefix).await?),
         None => Arc::new(InProcessBus::new()),
     };
-    let ports = Ports::with_storage(storage, bus);
+    let mut ports = Ports::with_storage(storage.clone(), bus);
+    if let Some(settings) = config.introspection.clone() {
+        tracing::info!(url = %redact(&settings.url), client_id = %settings.client_id, "tokens are introspected");
+        ports = ports.with_tokens(Arc::new(OAuthIntrospection::new(settings, storage)?));
+    }
     let config_of_service = Config::new(config.owner_org_id)
         .with_required_acr(config.required_acr)
         .with_maintenance(config.maintenance);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use async_trait::async_trait;
-use misakey_box::domain::{Identity, PublicKeysUpdate};
+use misakey_box::domain::{Identity, PublicKeysUpdate, SignedInProfile};
 use misakey_box::error::StoreError;
 use misakey_box::ports::IdentityDirectory;
 use uuid::Uuid;
@@ -54,5 +54,35 @@ impl IdentityDirectory for InMemoryIdentityDirectory {
             .get_mut(&id)
             .map(|identity| update.apply_to(identity))
             .is_some())
+    }
+
+    async fn record_signed_in(&self, profile: &SignedInProfile) -> Result<(), StoreError> {
+        let mut identities = self
+            .identities
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let identity = identities.entry(profile.id).or_insert_with(|| Identity {
+            id: profile.id,
+            display_name: String::new(),
+            avatar_url: None,
+            identifier_value: String::new(),
+            identifier_kind: String::new(),
+            account_id: None,
+            pubkey: None,
+            non_identified_pubkey: None,
+            pubkey_aes_rsa: None,
+            non_identified_pubkey_aes_rsa: None,
+        });
+        identity.display_name.clone_from(&profile.display_name);
+        identity
+            .identifier_value
+            .clone_from(&profile.identifier_value);
+        identity
+            .identifier_kind
+            .clone_from(&profile.identifier_kind);
+        if profile.account_id.is_some() {
+            identity.account_id = profile.account_id;
+        }
+        Ok(())
     }
 }

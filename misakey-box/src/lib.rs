@@ -81,6 +81,8 @@ pub mod domain;
 pub mod error;
 pub mod fixtures;
 pub mod http;
+#[cfg(feature = "introspection")]
+pub mod introspection;
 pub mod outbox;
 pub mod ports;
 mod service;

@@ -82,6 +82,13 @@ impl Ports {
         Self::new(storage.clone(), storage.clone(), storage, bus)
     }
 
+    /// Replaces the token port (with an authorization server's introspection, say).
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: Arc<dyn TokenIntrospector>) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
     /// Replaces the clock (tests use a fixed one).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

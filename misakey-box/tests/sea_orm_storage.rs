@@ -73,6 +73,7 @@ macro_rules! on_both_databases {
 on_both_databases!(
     boxes_made_before_memberships_get_their_creator_as_member,
     public_keys_change_like_the_in_memory_directory,
+    signed_in_identities_are_created_then_refreshed_like_the_in_memory_directory,
     a_consumption_failing_midway_leaves_the_action_and_its_notification,
     contact_answers_and_publishes_like_the_in_memory_reference,
     a_contact_whose_last_write_fails_leaves_every_table_as_it_was,
@@ -210,6 +211,78 @@ async fn boxes_made_before_memberships_get_their_creator_as_member(db: &TestData
     Migrator::down(db.connection(), Some(1)).await.unwrap();
     let upgraded = db.reopen().await;
     assert_eq!(upgraded.members(box_id).await.unwrap(), vec![creator]);
+}
+
+/// An identity an authorization server vouches for is created the first time (no keys), then
+/// refreshed (name, identifier, account when named) with its keys kept.
+async fn signed_in_identities_are_created_then_refreshed_like_the_in_memory_directory(
+    db: &TestDatabase,
+) {
+    use misakey_box::domain::{Identity, PublicKeysUpdate, SignedInProfile};
+    use misakey_box::ports::IdentityDirectory;
+    db.load_fixtures(&fixtures()).await.unwrap();
+    let reference = misakey_box_testkit::InMemoryIdentityDirectory::new();
+    reference.insert(alice());
+    reference.insert(bob());
+    let zed = uuid::Uuid::from_u128(0x2ed);
+    let account = uuid::Uuid::from_u128(0xacc02ed);
+    let first = SignedInProfile {
+        id: zed,
+        account_id: Some(account),
+        display_name: "Zed".to_owned(),
+        identifier_value: "zed@example.com".to_owned(),
+        identifier_kind: "email".to_owned(),
+    };
+    let key = PublicKeysUpdate {
+        non_identified_pubkey: Some(Some("WmVkS2V5".to_owned())),
+        ..PublicKeysUpdate::default()
+    };
+    let renamed = SignedInProfile {
+        account_id: None,
+        display_name: "Zed Z.".to_owned(),
+        identifier_value: "z@example.com".to_owned(),
+        ..first.clone()
+    };
+    for directory in [
+        &**db as &dyn IdentityDirectory,
+        &reference as &dyn IdentityDirectory,
+    ] {
+        directory.record_signed_in(&first).await.unwrap();
+        assert_eq!(
+            directory.identity(zed).await.unwrap(),
+            Some(Identity {
+                id: zed,
+                display_name: "Zed".to_owned(),
+                avatar_url: None,
+                identifier_value: "zed@example.com".to_owned(),
+                identifier_kind: "email".to_owned(),
+                account_id: Some(account),
+                pubkey: None,
+                non_identified_pubkey: None,
+                pubkey_aes_rsa: None,
+                non_identified_pubkey_aes_rsa: None,
+            })
+        );
+        assert!(directory.update_public_keys(zed, &key).await.unwrap());
+        directory.record_signed_in(&renamed).await.unwrap();
+        assert_eq!(
+            directory.identity(zed).await.unwrap(),
+            Some(Identity {
+                id: zed,
+                display_name: "Zed Z.".to_owned(),
+                avatar_url: None,
+                identifier_value: "z@example.com".to_owned(),
+                identifier_kind: "email".to_owned(),
+                account_id: Some(account),
+                pubkey: None,
+                non_identified_pubkey: Some("WmVkS2V5".to_owned()),
+                pubkey_aes_rsa: None,
+                non_identified_pubkey_aes_rsa: None,
+            }),
+            "refreshed, the account and the keys kept"
+        );
+        assert_eq!(directory.identity(ALICE_ID).await.unwrap(), Some(alice()));
+    }
 }
 
 async fn public_keys_change_like_the_in_memory_directory(db: &TestDatabase) {

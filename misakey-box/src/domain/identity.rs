@@ -147,3 +147,19 @@ impl Identity {
         }
     }
 }
+
+/// What an authorization server says of the identity a token names: enough to create it in
+/// the directory the first time it signs in, and to refresh its profile later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedInProfile {
+    /// Identity id.
+    pub id: Uuid,
+    /// Its account, when the server names one (`None` leaves a stored account as it is).
+    pub account_id: Option<Uuid>,
+    /// Name shown to other users.
+    pub display_name: String,
+    /// The identifier it signs in with (an email address...).
+    pub identifier_value: String,
+    /// The kind of identifier (`email`...).
+    pub identifier_kind: String,
+}

@@ -11,7 +11,7 @@ mod realtime;
 pub use box_view::BoxView;
 pub use crypto_action::{CryptoAction, CryptoActionType, CryptoActionView};
 pub use event::{AccessMode, BoxEventView, Event, EventType, EventView, NewEventView};
-pub use identity::{Identity, IdentityView, ProfileView, PublicKeysUpdate};
+pub use identity::{Identity, IdentityView, ProfileView, PublicKeysUpdate, SignedInProfile};
 pub use key_share::KeyShare;
 pub use notification::{Notification, NotificationType, NotificationView};
 pub use realtime::{

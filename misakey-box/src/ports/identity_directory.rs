@@ -3,7 +3,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::{Identity, PublicKeysUpdate};
+use crate::domain::{Identity, PublicKeysUpdate, SignedInProfile};
 use crate::error::StoreError;
 
 /// Looks identities up: profile, account and public keys.
@@ -29,4 +29,9 @@ pub trait IdentityDirectory: Debug + Send + Sync + 'static {
         id: Uuid,
         update: &PublicKeysUpdate,
     ) -> Result<bool, StoreError>;
+
+    /// Records an identity an authorization server vouched for: creates it (without keys)
+    /// when the directory does not hold it, else refreshes its name, identifier and, when
+    /// `profile` names one, its account. Public keys are never touched.
+    async fn record_signed_in(&self, profile: &SignedInProfile) -> Result<(), StoreError>;
 }

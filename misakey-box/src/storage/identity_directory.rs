@@ -1,11 +1,12 @@
 use async_trait::async_trait;
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait as _, EntityTrait, QueryFilter as _};
 use uuid::Uuid;
 
 use super::entities::identity;
 use super::{SeaOrmStorage, store_error};
-use crate::domain::{Identity, PublicKeysUpdate};
+use crate::domain::{Identity, PublicKeysUpdate, SignedInProfile};
 use crate::error::StoreError;
 use crate::ports::IdentityDirectory;
 
@@ -69,5 +70,39 @@ impl IdentityDirectory for SeaOrmStorage {
             .await
             .map_err(store_error)?;
         Ok(updated.rows_affected == 1)
+    }
+
+    async fn record_signed_in(&self, profile: &SignedInProfile) -> Result<(), StoreError> {
+        let row = identity::ActiveModel {
+            id: Set(profile.id),
+            display_name: Set(profile.display_name.clone()),
+            avatar_url: Set(None),
+            identifier_value: Set(profile.identifier_value.clone()),
+            identifier_kind: Set(profile.identifier_kind.clone()),
+            account_id: Set(profile.account_id),
+            pubkey: Set(None),
+            non_identified_pubkey: Set(None),
+            pubkey_aes_rsa: Set(None),
+            non_identified_pubkey_aes_rsa: Set(None),
+        };
+        let mut refreshed = vec![
+            identity::Column::DisplayName,
+            identity::Column::IdentifierValue,
+            identity::Column::IdentifierKind,
+        ];
+        if profile.account_id.is_some() {
+            refreshed.push(identity::Column::AccountId);
+        }
+        let _turn = self.write_turn().await;
+        identity::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(identity::Column::Id)
+                    .update_columns(refreshed)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 }
