@@ -104,6 +104,11 @@ struct Cli {
         default_value_t = 30.0
     )]
     introspection_cache_ttl: f64,
+    /// Seconds between re-checks of an open socket's token with the authorization server (from
+    /// the introspection cache); a revoked token's socket closes with 4001. Only with
+    /// --introspection-url: fixtures tokens are only checked for expiry.
+    #[arg(long, env = "MISAKEY_BOX_TOKEN_RECHECK", default_value_t = 60.0)]
+    token_recheck: f64,
     /// Mark the CSRF cookie Secure (when served over HTTPS).
     #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -144,6 +149,10 @@ impl Cli {
                     ping_interval: seconds("ping-interval", self.ping_interval)?,
                     idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
                     max_inbound_frame_bytes: self.max_frame_bytes,
+                    token_recheck: match introspection {
+                        Some(_) => Some(seconds("token-recheck", self.token_recheck)?),
+                        None => None,
+                    },
                     ..SocketSettings::default()
                 },
                 secure_cookies: self.secure_cookies,

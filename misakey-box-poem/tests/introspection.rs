@@ -13,7 +13,7 @@ use misakey_box::http::{HttpApi, HttpSettings};
 use misakey_box::introspection::{ClaimPaths, IntrospectionSettings, OAuthIntrospection};
 use misakey_box::{BoxService, Config, Ports};
 use misakey_box_testkit::builders::{ALICE_ACCOUNT_ID, ALICE_ID, BOB_ID, ContactRequestBuilder};
-use misakey_box_testkit::conformance::client::{Auth, Csrf, open_socket, request};
+use misakey_box_testkit::conformance::client::{Auth, Csrf, SocketClosed, open_socket, request};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures, identity};
 use misakey_box_testkit::database::TestDatabase;
 use serde_json::{Value, json};
@@ -200,7 +200,10 @@ struct Served {
 
 /// The reference server's routes over SQLite, authenticating at `authorization`.
 async fn serve(authorization: &AuthorizationServer) -> Served {
-    let settings = authorization.settings();
+    serve_with(authorization.settings(), HttpSettings::default()).await
+}
+
+async fn serve_with(settings: IntrospectionSettings, http: HttpSettings) -> Served {
     let database = TestDatabase::sqlite().await;
     database.load_fixtures(&fixtures()).await.unwrap();
     let storage = Arc::new((*database).clone());
@@ -212,7 +215,7 @@ async fn serve(authorization: &AuthorizationServer) -> Served {
     let address = listener.local_addr().unwrap();
     tokio::spawn(misakey_box_poem::serve(
         listener,
-        HttpApi::new(service, HttpSettings::default()),
+        HttpApi::new(service, http),
         running,
         std::future::pending(),
     ));
@@ -478,4 +481,47 @@ async fn an_unknown_identity_is_created_just_in_time_and_contactable_once_it_has
     )
     .await;
     assert_eq!(status, 201, "{created}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_tokens_socket_closes_within_the_recheck_and_an_unreachable_server_keeps_it() {
+    let Some(mut authorization) = AuthorizationServer::start() else {
+        return;
+    };
+    let mut settings = authorization.settings();
+    settings.cache_ttl = Duration::from_millis(500);
+    let mut http = HttpSettings::default();
+    http.socket.token_recheck = Some(Duration::from_millis(300));
+    let Served { target, .. } = serve_with(settings, http).await;
+    let alice = ALICE_ID.to_string();
+    let revoked = authorization.token_of(ALICE_ID, ALICE_ACCOUNT_ID).await;
+    let kept = authorization.token_of(ALICE_ID, ALICE_ACCOUNT_ID).await;
+    let mut revoked_socket = open_socket(&target, &alice, Auth::bearer(&revoked), None)
+        .await
+        .unwrap();
+    let mut kept_socket = open_socket(&target, &alice, Auth::bearer(&kept), None)
+        .await
+        .unwrap();
+    authorization.revoke(&revoked).await;
+    let revoked_at = Instant::now();
+    let (end, _) = revoked_socket.closed(Duration::from_secs(10)).await;
+    assert_eq!(end, SocketClosed::Code(4001));
+    // At most one cache TTL and one re-check period, with room for a loaded machine.
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(3),
+        "closed {:?} after the revocation",
+        revoked_at.elapsed()
+    );
+
+    // The authorization server gone: re-checks cannot tell, so the socket stays (it was
+    // valid at its handshake) and keeps receiving.
+    authorization.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kept_socket
+        .send_json(
+            &json!({"type": "ack", "object": {"sender_id": ALICE_ID, "box_id": Uuid::nil()}}),
+        )
+        .await;
+    assert_eq!(kept_socket.next_update().await["type"], json!("ack"));
+    kept_socket.close().await;
 }

@@ -96,5 +96,5 @@ pub use error::{Detail, Error, ErrorCode, Origin};
 pub use outbox::{Maintenance, Running};
 pub use service::{BoxService, Config, DEFAULT_REQUIRED_ACR, HEALTH_CHECK_DEADLINE, Ports};
 pub use use_cases::{
-    Caller, Credentials, InboundOutcome, Replay, SocketSession, SocketSubscription,
+    Caller, Credentials, InboundOutcome, Replay, SocketSession, SocketSubscription, TokenCheck,
 };

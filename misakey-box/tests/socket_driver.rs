@@ -23,6 +23,7 @@ const SETTINGS: SocketSettings = SocketSettings {
     idle_timeout: Duration::from_secs(120),
     max_inbound_frame_bytes: 8 * 1024,
     send_timeout: Duration::from_secs(10),
+    token_recheck: None,
 };
 
 /// A socket under test: what the client sends, what it receives, and how it ended.
@@ -65,7 +66,24 @@ fn start_as(
     live_from: u64,
     since: Option<u64>,
 ) -> Harness {
-    let session = bed.service.socket_session(caller);
+    start_with(
+        bed.service.socket_session(caller),
+        SETTINGS,
+        subscription,
+        outgoing_capacity,
+        live_from,
+        since,
+    )
+}
+
+fn start_with(
+    session: misakey_box::SocketSession,
+    settings: SocketSettings,
+    subscription: Subscription,
+    outgoing_capacity: usize,
+    live_from: u64,
+    since: Option<u64>,
+) -> Harness {
     let (client, incoming) = mpsc::channel(16);
     let (outgoing, server) = mpsc::channel(outgoing_capacity);
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
@@ -77,7 +95,7 @@ fn start_as(
         session,
         subscription,
         since,
-        settings: SETTINGS,
+        settings,
     };
     let end = tokio::spawn(run_socket(socket, incoming, outgoing, async {
         let _ = shutdown_signal.await;
@@ -158,6 +176,61 @@ async fn a_socket_closes_with_4001_when_its_token_expires() {
     assert_eq!(
         socket.end.await.unwrap(),
         SocketEnd::Closed(CloseReason::TokenExpired)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_socket_whose_token_is_revoked_closes_with_4001_at_the_next_recheck() {
+    let bed = TestBed::new();
+    let caller = bed.alice_caller().await;
+    let session = bed
+        .service
+        .socket_session(&caller)
+        .rechecking(misakey_box_testkit::ALICE_TOKEN);
+    let settings = SocketSettings {
+        token_recheck: Some(Duration::from_secs(10)),
+        ..SETTINGS
+    };
+    let subscription = bed.service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_with(session, settings, subscription, 16, 0, None);
+    let started = tokio::time::Instant::now();
+    // The first re-check finds the token active: the socket goes on.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    bed.tokens.revoke(misakey_box_testkit::ALICE_TOKEN);
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::TokenRevoked))
+    );
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(20),
+        "at the second re-check"
+    );
+    assert_eq!(
+        (
+            CloseReason::TokenRevoked.code(),
+            CloseReason::TokenRevoked.reason()
+        ),
+        (4001, "token revoked")
+    );
+    socket.client.send(ClientFrame::Close).await.unwrap();
+    assert_eq!(
+        socket.end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::TokenRevoked)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_rechecking_a_revoked_token_keeps_its_socket_until_expiry() {
+    let bed = TestBed::new();
+    let mut socket = start_subscribed(&bed).await;
+    bed.tokens.revoke(misakey_box_testkit::ALICE_TOKEN);
+    // Nothing but pings until the idle timeout: no re-check was configured.
+    assert_eq!(socket.server.next().await, Some(ServerFrame::Ping));
+    assert_eq!(socket.server.next().await, Some(ServerFrame::Ping));
+    assert_eq!(
+        socket.server.next().await,
+        Some(ServerFrame::Close(CloseReason::Idle))
     );
 }
 

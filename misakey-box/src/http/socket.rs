@@ -53,7 +53,13 @@ pub(super) async fn handshake(
         .socket_slots()
         .take(caller.identity_id, limit)
         .ok_or_else(|| rules::too_many_sockets(limit))?;
-    let session = api.service().socket_session(&caller);
+    let mut session = api.service().socket_session(&caller);
+    if api.settings().socket.token_recheck.is_some() {
+        let cookies = rules::Cookies::from_headers(&parts.headers);
+        if let Some(token) = cookies.credentials().access_token {
+            session = session.rechecking(token);
+        }
+    }
     let subscription = session.subscribe().await?;
     let settings = api.settings().socket;
     Ok(SocketUpgrade {

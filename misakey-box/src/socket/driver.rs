@@ -1,12 +1,13 @@
 use std::future::Future;
 
-use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
+use futures::future::{BoxFuture, Fuse, FusedFuture as _};
+use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
-use crate::{Replay, SocketSession, SocketSubscription};
+use crate::{Replay, SocketSession, SocketSubscription, TokenCheck};
 
 /// A socket whose handshake was accepted: whose it is, what it is subscribed to (before the
 /// 101, so that nothing published after it is missed), where it resumes, and its limits.
@@ -26,7 +27,8 @@ pub struct AcceptedSocket {
 /// [`SocketSession::replay`]), sends the identity's updates each exactly once and in position
 /// order (duplicates dropped, gaps filled from the log), handles what the client sends
 /// (`incoming`), pings, and closes on idle, oversized frames, slow reading, bus failure, the
-/// expiry of the caller's token or `shutdown`. What the server sends goes to `outgoing`.
+/// expiry or revocation of the caller's token (re-checked every
+/// [`SocketSettings::token_recheck`]) or `shutdown`. What the server sends goes to `outgoing`.
 pub async fn run_socket<I, O>(
     socket: AcceptedSocket,
     mut incoming: I,
@@ -55,6 +57,12 @@ where
         }
     };
     tokio::pin!(idle, shutdown, token_expiry);
+    // Re-checks of the token, when configured: one at a time, off the loop's path so that a
+    // slow token port never stops the socket from reading or sending.
+    let mut rechecks = settings
+        .token_recheck
+        .map(|period| interval_at(start + period, period));
+    let mut recheck: Fuse<BoxFuture<'_, TokenCheck>> = Fuse::terminated();
 
     let SocketSubscription {
         updates: mut subscription,
@@ -81,6 +89,14 @@ where
                 biased;
                 () = &mut shutdown => break SocketEnd::Closed(CloseReason::GoingAway),
                 () = &mut token_expiry => break SocketEnd::Closed(CloseReason::TokenExpired),
+                _ = next_tick(rechecks.as_mut()), if recheck.is_terminated() => {
+                    recheck = session.recheck_token().boxed().fuse();
+                }
+                check = &mut recheck => {
+                    if check == TokenCheck::Revoked {
+                        break SocketEnd::Closed(CloseReason::TokenRevoked);
+                    }
+                }
                 frame = incoming.next() => {
                     idle.as_mut().reset(Instant::now() + settings.idle_timeout);
                     match frame {
@@ -156,6 +172,16 @@ where
         let _ = timeout(settings.send_timeout, outgoing.close()).await;
     }
     end
+}
+
+/// The next tick of `interval`, or never without one.
+async fn next_tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends a replay a page at a time, reading the next page while one goes out (memory holds

@@ -32,6 +32,10 @@ pub struct SocketSettings {
     /// A send that the client does not take within this time ends the socket: a client that
     /// stopped reading cannot hold server memory or delay anyone.
     pub send_timeout: Duration,
+    /// How often an open socket's token is checked again (closing it with 4001 `token
+    /// revoked` once inactive); `None` (the default) checks only its expiry. Worth it with an
+    /// authorization server, where tokens are revoked; each check is answered by its cache.
+    pub token_recheck: Option<Duration>,
 }
 
 impl SocketSettings {
@@ -57,6 +61,7 @@ impl Default for SocketSettings {
             idle_timeout: Duration::from_secs(120),
             max_inbound_frame_bytes: 8 * 1024,
             send_timeout: Duration::from_secs(10),
+            token_recheck: None,
         }
     }
 }
@@ -109,6 +114,8 @@ pub enum CloseReason {
     LogUnavailable,
     /// The caller's token expired (4001); the client reconnects with a fresh token.
     TokenExpired,
+    /// A re-check found the caller's token no longer active (4001).
+    TokenRevoked,
 }
 
 impl CloseReason {
@@ -121,7 +128,7 @@ impl CloseReason {
             Self::BusFailure => 1011,
             Self::TooSlow => 1013,
             Self::LogUnavailable => 1011,
-            Self::TokenExpired => 4001,
+            Self::TokenExpired | Self::TokenRevoked => 4001,
         }
     }
 
@@ -135,6 +142,7 @@ impl CloseReason {
             Self::TooSlow => "client too slow, reconnect",
             Self::LogUnavailable => "update log unavailable, reconnect",
             Self::TokenExpired => "token expired",
+            Self::TokenRevoked => "token revoked",
         }
     }
 }

@@ -11,4 +11,4 @@ mod socket_session;
 pub use authorization::{Caller, Credentials};
 pub use boxes::KeyShareView;
 pub use notifications::{Acknowledged, parse_notification_ids};
-pub use socket_session::{InboundOutcome, Replay, SocketSession, SocketSubscription};
+pub use socket_session::{InboundOutcome, Replay, SocketSession, SocketSubscription, TokenCheck};

@@ -141,6 +141,19 @@ pub struct SocketSession {
     service: BoxService,
     identity_id: Uuid,
     token_expires_at: Option<DateTime<Utc>>,
+    /// The token to check again while the socket lives (see [`Self::rechecking`]).
+    token: Option<std::sync::Arc<str>>,
+}
+
+/// What a re-check found of a socket's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Still active (or never re-checked).
+    Active,
+    /// No longer active: revoked, or expired.
+    Revoked,
+    /// The token port could not answer; the socket keeps going until the token's expiry.
+    Unknown,
 }
 
 impl BoxService {
@@ -150,6 +163,7 @@ impl BoxService {
             service: self.clone(),
             identity_id: caller.identity_id,
             token_expires_at: caller.token_expires_at,
+            token: None,
         }
     }
 }
@@ -158,6 +172,38 @@ impl SocketSession {
     /// The identity the socket belongs to.
     pub fn identity_id(&self) -> Uuid {
         self.identity_id
+    }
+
+    /// The session re-checks `token` (the one it was opened with) when asked by
+    /// [`recheck_token`](Self::recheck_token).
+    #[must_use]
+    pub fn rechecking(mut self, token: &str) -> Self {
+        self.token = Some(std::sync::Arc::from(token));
+        self
+    }
+
+    /// Asks the token port again whether the socket's token is active (an introspecting port
+    /// answers from its cache while it can). A session opened without
+    /// [`rechecking`](Self::rechecking) is always [`TokenCheck::Active`].
+    pub async fn recheck_token(&self) -> TokenCheck {
+        let Some(token) = &self.token else {
+            return TokenCheck::Active;
+        };
+        match self.service.ports().tokens.introspect(token).await {
+            Ok(Some(info))
+                if info.identity_id == self.identity_id
+                    && info
+                        .expires_at
+                        .is_none_or(|at| at > self.service.ports().clock.now()) =>
+            {
+                TokenCheck::Active
+            }
+            Ok(_) => TokenCheck::Revoked,
+            Err(error) => {
+                tracing::warn!(identity = %self.identity_id, %error, "cannot re-check a socket's token; keeping the socket");
+                TokenCheck::Unknown
+            }
+        }
     }
 
     /// How long the caller's token stays valid, by the service's clock (zero once expired);
