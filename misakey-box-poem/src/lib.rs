@@ -25,6 +25,8 @@
 //! ```
 
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod server;
 mod websocket;
 

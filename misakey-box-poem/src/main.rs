@@ -109,6 +109,10 @@ struct Cli {
     /// --introspection-url: fixtures tokens are only checked for expiry.
     #[arg(long, env = "MISAKEY_BOX_TOKEN_RECHECK", default_value_t = 60.0)]
     token_recheck: f64,
+    /// Serve GET /metrics on this address of its own (keeping it off the public listener)
+    /// instead of the main one.
+    #[arg(long, env = "MISAKEY_BOX_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Mark the CSRF cookie Secure (when served over HTTPS).
     #[arg(long, env = "MISAKEY_BOX_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -160,6 +164,7 @@ impl Cli {
                 ..HttpSettings::default()
             },
             introspection,
+            metrics_listener: self.metrics_listen,
             maintenance: Maintenance {
                 // Beats come every second: a shorter lease would take over live instances.
                 publisher_lease: match self.publisher_lease {

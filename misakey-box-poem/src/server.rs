@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// Authenticate against an authorization server (RFC 7662) instead of the fixtures'
     /// token table.
     pub introspection: Option<IntrospectionSettings>,
+    /// Serve `GET /metrics` on this listener of its own (to keep it private) instead of the
+    /// main one.
+    pub metrics_listener: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             http: HttpSettings::default(),
             maintenance: Maintenance::default(),
             introspection: None,
+            metrics_listener: None,
         }
     }
 }
@@ -126,15 +130,38 @@ pub async fn run(
     if config.demo {
         println!("{}", misakey_box::fixtures::demo::instructions(address));
     }
+    crate::metrics::prometheus();
+    tokio::spawn(crate::metrics::upkeep());
+    let mut api = HttpApi::new(service, config.http);
+    match config.metrics_listener {
+        None => api = api.with_route(crate::metrics::route()),
+        Some(metrics_address) => {
+            let metrics_listener = TcpListener::bind(metrics_address).await?;
+            println!(
+                "metrics on http://{}/metrics",
+                metrics_listener.local_addr()?
+            );
+            tokio::spawn(serve_metrics(metrics_listener));
+        }
+    }
     println!("listening on http://{address}");
-    crate::serve(
-        listener,
-        HttpApi::new(service, config.http),
-        running,
-        shutdown,
-    )
-    .await?;
+    crate::serve(listener, api, running, shutdown).await?;
     Ok(())
+}
+
+/// `GET /metrics` alone, on a listener of its own.
+async fn serve_metrics(listener: TcpListener) -> std::io::Result<()> {
+    use poem::{EndpointExt as _, IntoResponse as _, Route, get, handler};
+    #[handler]
+    fn metrics() -> poem::Response {
+        crate::metrics::render()
+            .with_content_type(crate::metrics::CONTENT_TYPE)
+            .into_response()
+    }
+    let app = Route::new().at("/metrics", get(metrics)).boxed();
+    poem::Server::new_with_acceptor(poem::listener::TcpAcceptor::from_tokio(listener)?)
+        .run(app)
+        .await
 }
 
 /// The database URL without its password, for logs.

@@ -83,6 +83,7 @@ pub mod fixtures;
 pub mod http;
 #[cfg(feature = "introspection")]
 pub mod introspection;
+pub mod metrics;
 pub mod outbox;
 pub mod ports;
 mod service;

@@ -153,6 +153,27 @@ impl Frame {
         &self.text
     }
 
+    /// The wire name of the update's type (`notification`...), read from the first `"type"`
+    /// of the text (the server writes it before the object); `None` if it names no known type.
+    pub fn type_name(&self) -> Option<&'static str> {
+        const TYPES: [UpdateType; 8] = [
+            UpdateType::EventNew,
+            UpdateType::Notification,
+            UpdateType::Ack,
+            UpdateType::NotificationAcknowledged,
+            UpdateType::BoxDelete,
+            UpdateType::BoxSettings,
+            UpdateType::FileSaved,
+            UpdateType::ResyncRequired,
+        ];
+        let (_, rest) = self.text.split_once("\"type\":\"")?;
+        let name = rest.split('"').next()?;
+        TYPES
+            .iter()
+            .map(|kind| kind.as_str())
+            .find(|known| *known == name)
+    }
+
     /// The position of a durable update; `None` for ephemeral ones (the `ack` echo).
     pub fn seq(&self) -> Option<u64> {
         self.seq

@@ -207,7 +207,8 @@ impl HttpApi {
         async move {
             let started = Instant::now();
             let preflight = cors::is_preflight(request.method(), request.headers());
-            let mut handled = match self.route(request).await {
+            let mut matched = None;
+            let mut handled = match self.route(request, &mut matched).await {
                 Ok(handled) => handled,
                 Err(error) => Handled::Respond(error_response(&error)),
             };
@@ -230,6 +231,12 @@ impl HttpApi {
                     "upgrading to a socket"
                 ),
             }
+            let status = match &handled {
+                Handled::Respond(response) => response.status().as_u16(),
+                Handled::Upgrade(_) => 101,
+            };
+            let route = matched.unwrap_or_else(|| "unknown".to_owned());
+            crate::metrics::http_request(route, status, started.elapsed());
             handled
         }
         .instrument(span)
@@ -237,7 +244,12 @@ impl HttpApi {
     }
 
     /// Finds the route, checks the request in the documented order and runs it.
-    async fn route<B>(&self, request: Request<B>) -> Result<Handled, Error>
+    /// `matched` receives the pattern of the path's route, for metrics.
+    async fn route<B>(
+        &self,
+        request: Request<B>,
+        matched: &mut Option<String>,
+    ) -> Result<Handled, Error>
     where
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -245,7 +257,10 @@ impl HttpApi {
         let (parts, body) = request.into_parts();
         let Found { route, params } =
             match routing::lookup(&self.inner.routes, &parts.method, parts.uri.path()) {
-                Lookup::Found(found) => found,
+                Lookup::Found(found) => {
+                    *matched = Some(found.route.metric_label());
+                    found
+                }
                 Lookup::UnknownPath => return Err(rules::no_such_route()),
                 Lookup::OtherMethods(methods) if parts.method == Method::OPTIONS => {
                     let preflight_origin = cors::is_preflight(&parts.method, &parts.headers)

@@ -152,6 +152,13 @@ fn operation(
         }
         responses.insert(status.to_string(), answer);
     }
+    for (status, description, media_type) in &doc.text_answers {
+        responses.insert(
+            status.to_string(),
+            json!({"description": description,
+                   "content": {media_type.as_str(): {"schema": {"type": "string"}}}}),
+        );
+    }
     let mut by_status: Vec<(u16, Vec<String>)> = Vec::new();
     for (status, description) in errors {
         match by_status.iter_mut().find(|(s, _)| *s == status) {

@@ -66,6 +66,8 @@ pub(super) struct RouteDoc {
     pub(super) request: Option<SchemaOf>,
     /// Status, description, schema of the body (none: no body).
     pub(super) answers: Vec<(u16, String, Option<SchemaOf>)>,
+    /// Status, description and media type of answers whose body is text, not JSON.
+    pub(super) text_answers: Vec<(u16, String, String)>,
     /// Error statuses of the route's own rules.
     pub(super) errors: Vec<(u16, String)>,
     /// Query parameters: name, description, schema.
@@ -178,6 +180,17 @@ impl Route {
         self
     }
 
+    /// Documents a success answer whose body is text of `media_type` (not JSON).
+    #[must_use]
+    pub fn answers_text(mut self, status: StatusCode, description: &str, media_type: &str) -> Self {
+        self.doc.text_answers.push((
+            status.as_u16(),
+            description.to_owned(),
+            media_type.to_owned(),
+        ));
+        self
+    }
+
     /// Documents a success answer without a body.
     #[must_use]
     pub fn answers_empty(mut self, status: StatusCode, description: &str) -> Self {
@@ -244,6 +257,18 @@ impl Route {
             Segment::Param(name) => Some(name.as_str()),
             Segment::Literal(_) => None,
         })
+    }
+
+    /// The pattern with `:name` for each capture (`/box-users/:id/contact`): the `route` label
+    /// of the metrics (braces trip some Prometheus tooling).
+    pub(super) fn metric_label(&self) -> String {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => format!("/{text}"),
+                Segment::Param(name) => format!("/:{name}"),
+            })
+            .collect()
     }
 
     /// The pattern, as written to [`Route::new`].

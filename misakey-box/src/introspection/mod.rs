@@ -207,19 +207,21 @@ impl OAuthIntrospection {
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await
-            .map_err(failed)?;
+            .map_err(failed)
+            .inspect_err(|_| crate::metrics::introspection("failed"))?;
         if response.status() != reqwest::StatusCode::OK {
+            crate::metrics::introspection("failed");
             return Err(Uncached::Failed(StoreError::unavailable(format!(
                 "the authorization server answered the introspection with {}",
                 response.status()
             ))));
         }
         let answer: serde_json::Value = response.json().await.map_err(failed)?;
-        let active = inner
-            .settings
-            .claims
-            .read(&answer)
-            .ok_or(Uncached::Inactive)?;
+        let Some(active) = inner.settings.claims.read(&answer) else {
+            crate::metrics::introspection("inactive");
+            return Err(Uncached::Inactive);
+        };
+        crate::metrics::introspection("active");
         inner
             .directory
             .record_signed_in(&active.profile)
@@ -242,7 +244,9 @@ impl TokenIntrospector for OAuthIntrospection {
                 self.fetch(token).await
             })
             .await;
-        let counter = if fetched.load(Ordering::Relaxed) == 1 {
+        let missed = fetched.load(Ordering::Relaxed) == 1;
+        crate::metrics::introspection_cache(!missed);
+        let counter = if missed {
             &self.inner.cache_misses
         } else {
             &self.inner.cache_hits

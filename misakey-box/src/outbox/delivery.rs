@@ -77,6 +77,7 @@ impl BoxService {
                 .await
             {
                 failed += 1;
+                crate::metrics::bus_publish_failed();
                 tracing::warn!(%recipient, update = update.kind.as_str(), %error, "live delivery failed");
             }
         }
@@ -100,6 +101,7 @@ impl BoxService {
                 .await
             {
                 failed += 1;
+                crate::metrics::bus_publish_failed();
                 tracing::warn!(
                     recipient = %update.recipient, seq = update.seq, %error,
                     "live delivery failed; the update is kept for the relay and for resuming sockets"
@@ -132,6 +134,9 @@ impl BoxService {
             }
             relayed += self.relay_window().await?;
         }
+        if relayed > 0 {
+            crate::metrics::relayed(relayed);
+        }
         Ok(relayed)
     }
 
@@ -140,12 +145,14 @@ impl BoxService {
     async fn beat(&self, lease: Option<TimeDelta>) -> Result<Vec<DateTime<Utc>>, Error> {
         let (ledger, clock) = (self.ledger(), &*self.ports().clock);
         let now = clock.now();
+        let published_before = ledger.published_before(ledger.horizon(clock));
+        crate::metrics::unpublished_age((now - published_before).to_std().unwrap_or_default());
         Ok(self
             .ports()
             .publishers
             .publisher_heartbeat(PublisherHeartbeat {
                 publisher: ledger.publisher(),
-                published_before: ledger.published_before(ledger.horizon(clock)),
+                published_before,
                 now,
                 expired_before: lease.map_or(DateTime::<Utc>::MIN_UTC, |lease| now - lease),
             })

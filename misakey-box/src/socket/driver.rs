@@ -31,6 +31,22 @@ pub struct AcceptedSocket {
 /// [`SocketSettings::token_recheck`]) or `shutdown`. What the server sends goes to `outgoing`.
 pub async fn run_socket<I, O>(
     socket: AcceptedSocket,
+    incoming: I,
+    outgoing: O,
+    shutdown: impl Future<Output = ()>,
+) -> SocketEnd
+where
+    I: Stream<Item = ClientFrame> + Unpin,
+    O: Sink<ServerFrame> + Unpin,
+{
+    crate::metrics::socket_opened();
+    let end = drive(socket, incoming, outgoing, shutdown).await;
+    crate::metrics::socket_closed(end);
+    end
+}
+
+async fn drive<I, O>(
+    socket: AcceptedSocket,
     mut incoming: I,
     mut outgoing: O,
     shutdown: impl Future<Output = ()>,
@@ -98,6 +114,7 @@ where
                     }
                 }
                 frame = incoming.next() => {
+                    crate::metrics::frame_received();
                     idle.as_mut().reset(Instant::now() + settings.idle_timeout);
                     match frame {
                         None | Some(ClientFrame::Close) => return SocketEnd::ClientClosed,
@@ -225,8 +242,17 @@ async fn send<O: Sink<ServerFrame> + Unpin>(
     frame: ServerFrame,
     settings: &SocketSettings,
 ) -> bool {
-    matches!(
+    let kind = match &frame {
+        ServerFrame::Text(update) => update.type_name().unwrap_or("other"),
+        ServerFrame::Ping => "ping",
+        ServerFrame::Close(_) => "close",
+    };
+    let sent = matches!(
         timeout(settings.send_timeout, outgoing.send(frame)).await,
         Ok(Ok(()))
-    )
+    );
+    if sent {
+        crate::metrics::frame_sent(kind);
+    }
+    sent
 }

@@ -61,6 +61,17 @@ impl BoxService {
         box_id: Uuid,
         body: &Value,
     ) -> Result<EventView, Error> {
+        let result = self.write_box_event(caller, box_id, body).await;
+        crate::metrics::box_event(crate::metrics::outcome(&result));
+        result
+    }
+
+    async fn write_box_event(
+        &self,
+        caller: &Caller,
+        box_id: Uuid,
+        body: &Value,
+    ) -> Result<EventView, Error> {
         let request = parse_box_event(body)?;
         let ports = self.ports();
         let (create, _) = ports

@@ -25,9 +25,14 @@ impl BoxService {
         caller: &Caller,
         body: &serde_json::Value,
     ) -> Result<BoxView, Error> {
-        let request =
-            ContactRequest::parse(body, caller.identity_id, &*self.config().key_share_policy)?;
-        self.contact_validated(caller, &request).await
+        let result =
+            match ContactRequest::parse(body, caller.identity_id, &*self.config().key_share_policy)
+            {
+                Ok(request) => self.contact_validated(caller, &request).await,
+                Err(error) => Err(error),
+            };
+        crate::metrics::contact(crate::metrics::outcome(&result));
+        result
     }
 
     /// [`contact`](Self::contact) for a request already validated with [`ContactRequest::parse`].

@@ -196,10 +196,15 @@ impl SocketSession {
                         .expires_at
                         .is_none_or(|at| at > self.service.ports().clock.now()) =>
             {
+                crate::metrics::token_recheck("active");
                 TokenCheck::Active
             }
-            Ok(_) => TokenCheck::Revoked,
+            Ok(_) => {
+                crate::metrics::token_recheck("revoked");
+                TokenCheck::Revoked
+            }
             Err(error) => {
+                crate::metrics::token_recheck("unknown");
                 tracing::warn!(identity = %self.identity_id, %error, "cannot re-check a socket's token; keeping the socket");
                 TokenCheck::Unknown
             }
