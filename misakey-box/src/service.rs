@@ -176,6 +176,8 @@ struct Inner {
     shutdown: ShutdownSignal,
     /// The sockets each identity holds open here.
     socket_slots: SocketSlots,
+    /// Unread-count resets of acks, waiting to be written together.
+    unread_resets: crate::use_cases::UnreadResets,
 }
 
 impl BoxService {
@@ -196,8 +198,14 @@ impl BoxService {
                 ledger: Arc::new(PublishLedger::new()),
                 shutdown,
                 socket_slots: SocketSlots::default(),
+                unread_resets: crate::use_cases::UnreadResets::default(),
             }),
         }
+    }
+
+    /// The unread-count resets waiting to be written.
+    pub(crate) fn unread_resets(&self) -> &crate::use_cases::UnreadResets {
+        &self.inner.unread_resets
     }
 
     /// The sockets each identity holds open in this process.

@@ -247,6 +247,8 @@ impl BoxService {
                 // of them can be pruned.
                 biased;
                 () = &mut shutdown => {
+                    // Acks of the sockets just closed may still wait for their resets.
+                    self.write_waiting_resets().await;
                     if let Err(error) = self.retire_publisher().await {
                         tracing::warn!(%error, "could not retire this publisher; another instance will take over its updates");
                     }

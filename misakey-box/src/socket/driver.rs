@@ -1,13 +1,18 @@
 use std::future::Future;
 
 use futures::future::{BoxFuture, Fuse, FusedFuture as _};
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
-use crate::{Replay, SocketSession, SocketSubscription, TokenCheck};
+use crate::{InboundOutcome, Replay, SocketSession, SocketSubscription, TokenCheck};
+
+/// Frames from the client handled at once per socket; past it, the socket stops reading until
+/// one is done (a client flooding acks is slowed, not buffered).
+const MAX_INBOUND_IN_FLIGHT: usize = 64;
 
 /// A socket whose handshake was accepted: whose it is, what it is subscribed to (before the
 /// 101, so that nothing published after it is missed), where it resumes, and its limits.
@@ -79,6 +84,10 @@ where
         .token_recheck
         .map(|period| interval_at(start + period, period));
     let mut recheck: Fuse<BoxFuture<'_, TokenCheck>> = Fuse::terminated();
+    // What the client sent, handled beside the loop (an ack waits for its reset to be
+    // durable before its echo): the socket goes on reading meanwhile, up to a bound.
+    let mut inbound: FuturesUnordered<BoxFuture<'_, InboundOutcome>> = FuturesUnordered::new();
+    let session_ref = &session;
 
     let SocketSubscription {
         updates: mut subscription,
@@ -113,11 +122,12 @@ where
                         break SocketEnd::Closed(CloseReason::TokenRevoked);
                     }
                 }
-                frame = incoming.next() => {
+                Some(_) = inbound.next(), if !inbound.is_empty() => {}
+                frame = incoming.next(), if inbound.len() < MAX_INBOUND_IN_FLIGHT => {
                     crate::metrics::frame_received();
                     idle.as_mut().reset(Instant::now() + settings.idle_timeout);
                     match frame {
-                        None | Some(ClientFrame::Close) => return SocketEnd::ClientClosed,
+                        None | Some(ClientFrame::Close) => break SocketEnd::ClientClosed,
                         Some(ClientFrame::TooLarge) => break SocketEnd::Closed(CloseReason::TooLarge),
                         Some(ClientFrame::Text(text)) if text.len() > settings.max_inbound_frame_bytes => {
                             break SocketEnd::Closed(CloseReason::TooLarge);
@@ -126,7 +136,7 @@ where
                             break SocketEnd::Closed(CloseReason::TooLarge);
                         }
                         Some(ClientFrame::Text(text)) => {
-                            session.handle_text(&text).await;
+                            inbound.push(async move { session_ref.handle_text(&text).await }.boxed());
                         }
                         Some(ClientFrame::Binary(_)) => {
                             tracing::debug!(identity = %session.identity_id(), "binary frame ignored");
@@ -171,6 +181,12 @@ where
             }
         }
     };
+    // Acks already received still get their echo (to the identity's other sockets too).
+    let _ = timeout(settings.send_timeout, async {
+        while inbound.next().await.is_some() {}
+    })
+    .await;
+    drop(inbound);
     if let SocketEnd::Closed(reason) = end {
         if !send(&mut outgoing, ServerFrame::Close(reason), &settings).await {
             return SocketEnd::SendFailed;

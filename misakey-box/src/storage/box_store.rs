@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, DatabaseTransaction, EntityTrait, QueryFilter as _, SqlErr,
+    ColumnTrait as _, Condition, DatabaseTransaction, EntityTrait, QueryFilter as _, SqlErr,
     TransactionTrait as _,
 };
 use uuid::Uuid;
@@ -108,6 +108,10 @@ impl From<KeyShare> for box_key_share::Model {
 
 /// Rows per unread-count statement: three bound values each, well within SQLite's limit.
 const UNREAD_ROWS_PER_STATEMENT: usize = 5_000;
+
+/// Counts reset per statement: two bound values each, in a condition whose size the
+/// databases' parsers handle quickly.
+const RESETS_PER_STATEMENT: usize = 500;
 
 /// What a batch does to one unread count, its changes taken in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,9 +346,12 @@ async fn write_unread_counts(
             _ => {}
         }
     }
-    // Growths in one statement (a message grows every other member's count); sets one by one.
+    // Growths in one statement (a message grows every other member's count), resets in one
+    // statement per chunk (a batch of acks resets many counts, most of them already zero: a
+    // count of zero is no row, so those delete nothing); other sets one by one.
     let count = box_unread_count::Column::Count;
     let mut growths = Vec::new();
+    let mut resets = Vec::new();
     for ((identity_id, box_id), effect) in effects {
         match effect {
             UnreadEffect::Add(n) => growths.push(box_unread_count::ActiveModel {
@@ -352,12 +359,7 @@ async fn write_unread_counts(
                 box_id: Set(box_id),
                 count: Set(n),
             }),
-            UnreadEffect::Set(0) => {
-                box_unread_count::Entity::delete_by_id((identity_id, box_id))
-                    .exec(txn)
-                    .await
-                    .map_err(store_error)?;
-            }
+            UnreadEffect::Set(0) => resets.push((identity_id, box_id)),
             UnreadEffect::Set(n) => {
                 box_unread_count::Entity::insert(box_unread_count::ActiveModel {
                     identity_id: Set(identity_id),
@@ -377,6 +379,22 @@ async fn write_unread_counts(
                 .map_err(store_error)?;
             }
         }
+    }
+    for chunk in resets.chunks(RESETS_PER_STATEMENT) {
+        let any_of = chunk
+            .iter()
+            .fold(Condition::any(), |any_of, (identity_id, box_id)| {
+                any_of.add(
+                    Condition::all()
+                        .add(box_unread_count::Column::IdentityId.eq(*identity_id))
+                        .add(box_unread_count::Column::BoxId.eq(*box_id)),
+                )
+            });
+        box_unread_count::Entity::delete_many()
+            .filter(any_of)
+            .exec(txn)
+            .await
+            .map_err(store_error)?;
     }
     for chunk in growths.chunks(UNREAD_ROWS_PER_STATEMENT) {
         box_unread_count::Entity::insert_many(chunk.to_vec())

@@ -5,7 +5,7 @@ use super::Caller;
 use crate::BoxService;
 use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
-use crate::ports::{Change, ChangeSet, Subscription};
+use crate::ports::Subscription;
 
 /// How many log entries a replay reads at a time.
 const REPLAY_PAGE: usize = 1000;
@@ -305,16 +305,12 @@ impl SocketSession {
                 sender_id: ack.sender_id,
             };
         }
-        let ports = self.service.ports();
-        let reset = ChangeSet {
-            changes: vec![Change::ResetUnreadCount {
-                identity_id: self.identity_id,
-                box_id: ack.box_id,
-            }],
-            updates: Vec::new(),
-            created_at: ports.clock.now(),
-        };
-        if let Err(error) = ports.store.commit(&reset).await {
+        // Written with the other acks' resets; the echo waits until it is durable.
+        if let Err(error) = self
+            .service
+            .reset_unread_count(self.identity_id, ack.box_id)
+            .await
+        {
             return InboundOutcome::Failed(error.into());
         }
         let echo = AddressedUpdate {

@@ -1,0 +1,281 @@
+//! Acks' unread-count resets: written together off the socket's path, each echo sent only once
+//! its reset is durable, failed writes retried and then refused visibly, and resets left by a
+//! closed socket written all the same.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
+use misakey_box::SocketSubscription;
+use misakey_box::domain::SequencedUpdate;
+use misakey_box::error::StoreError;
+use misakey_box::ports::{BoxReads as _, BoxStore, Change, ChangeSet};
+use misakey_box::socket::{AcceptedSocket, ClientFrame, ServerFrame, SocketSettings, run_socket};
+use misakey_box::{BoxService, InboundOutcome};
+use misakey_box_testkit::TestBed;
+use misakey_box_testkit::builders::ALICE_ID;
+use serde_json::json;
+use uuid::Uuid;
+
+/// The test bed's store behind a gate that can hold commits, failing the first `failures`,
+/// recording the change sets it lets through.
+#[derive(Debug)]
+struct GatedStore {
+    inner: Arc<misakey_box_testkit::InMemoryBoxStore>,
+    gate: tokio::sync::RwLock<()>,
+    failures: AtomicUsize,
+    commits: Mutex<Vec<ChangeSet>>,
+}
+
+#[async_trait]
+impl BoxStore for GatedStore {
+    async fn commit(&self, changes: &ChangeSet) -> Result<Vec<SequencedUpdate>, StoreError> {
+        let _open = self.gate.read().await;
+        let fail = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(StoreError::unavailable("injected failure"));
+        }
+        self.commits.lock().unwrap().push(changes.clone());
+        self.inner.commit(changes).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The test bed's service with its store behind a gate.
+fn gated(bed: &TestBed) -> (BoxService, Arc<GatedStore>) {
+    let store = Arc::new(GatedStore {
+        inner: bed.store.clone(),
+        gate: tokio::sync::RwLock::new(()),
+        failures: AtomicUsize::new(0),
+        commits: Mutex::new(Vec::new()),
+    });
+    let mut ports = bed.service.ports().clone();
+    ports.store = store.clone();
+    let service = BoxService::without_maintenance(ports, bed.service.config().clone());
+    (service, store)
+}
+
+fn ack(box_id: Uuid) -> String {
+    json!({"type": "ack", "object": {"sender_id": ALICE_ID, "box_id": box_id}}).to_string()
+}
+
+fn echo(box_id: Uuid) -> serde_json::Value {
+    json!({"type": "ack", "object": {"sender_id": ALICE_ID, "box_id": box_id}})
+}
+
+/// The resets of every change set committed, as (identity, box) pairs, sorted.
+fn resets(store: &GatedStore) -> Vec<(Uuid, Uuid)> {
+    let mut resets: Vec<(Uuid, Uuid)> = store
+        .commits
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|set| set.changes.iter())
+        .map(|change| match change {
+            Change::ResetUnreadCount {
+                identity_id,
+                box_id,
+            } => (*identity_id, *box_id),
+            other => panic!("only resets are written here, not {other:?}"),
+        })
+        .collect();
+    resets.sort();
+    resets
+}
+
+async fn unread(bed: &TestBed, box_id: Uuid) {
+    let changes = ChangeSet {
+        changes: vec![Change::IncrementUnreadCount {
+            identity_id: ALICE_ID,
+            box_id,
+        }],
+        updates: Vec::new(),
+        created_at: misakey_box_testkit::default_instant(),
+    };
+    bed.store.commit(&changes).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_waiting_together_are_written_together_once_each_and_echoed_only_after() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let (box_a, box_b) = (Uuid::from_u128(0xa), Uuid::from_u128(0xb));
+    unread(&bed, box_a).await;
+    unread(&bed, box_b).await;
+    let session = Arc::new(service.socket_session(&bed.alice_caller().await));
+    let mut socket = service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+
+    let held = store.gate.write().await;
+    let acks: Vec<_> = [box_a, box_a, box_b, box_a]
+        .into_iter()
+        .map(|box_id| {
+            let session = session.clone();
+            tokio::spawn(async move { session.handle_text(&ack(box_id)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Not durable yet: no ack has finished, no echo went out.
+    assert!(acks.iter().all(|ack| !ack.is_finished()));
+    assert!(
+        socket.next().now_or_never().is_none(),
+        "no echo before the write"
+    );
+    drop(held);
+    for ack in acks {
+        assert!(matches!(ack.await.unwrap(), InboundOutcome::Acked { .. }));
+    }
+    // At most two transactions (the first ack's batch may have been taken, and held, before
+    // the others arrived), each resetting a count at most once: four acks, at most three
+    // resets, both counts covered. Every ack echoed.
+    let commits: Vec<Vec<Change>> = store
+        .commits
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|set| set.changes.clone())
+        .collect();
+    assert!(commits.len() <= 2, "{commits:?}");
+    for changes in &commits {
+        let mut keys: Vec<String> = changes.iter().map(|change| format!("{change:?}")).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), changes.len(), "coalesced: {changes:?}");
+    }
+    let mut written = resets(&store);
+    assert!(written.len() <= 3, "{written:?}");
+    written.dedup();
+    assert_eq!(written, vec![(ALICE_ID, box_a), (ALICE_ID, box_b)]);
+    let mut echoes = Vec::new();
+    while let Some(Some(Ok(frame))) = socket.next().now_or_never() {
+        echoes.push(frame.to_json());
+    }
+    echoes.sort_by_key(ToString::to_string);
+    let mut expected = vec![echo(box_a), echo(box_a), echo(box_a), echo(box_b)];
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(echoes, expected);
+    assert_eq!(bed.store.unread_count(ALICE_ID, box_a).await.unwrap(), 0);
+    assert_eq!(bed.store.unread_count(ALICE_ID, box_b).await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_is_retried_and_after_three_failures_the_ack_fails_without_echo() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let session = service.socket_session(&bed.alice_caller().await);
+    let mut socket = service.ports().bus.subscribe(ALICE_ID).await.unwrap();
+    let box_id = Uuid::from_u128(0xc);
+
+    store.failures.store(2, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    assert!(matches!(
+        session.handle_text(&ack(box_id)).await,
+        InboundOutcome::Acked { .. }
+    ));
+    assert_eq!(started.elapsed(), Duration::from_millis(600), "two pauses");
+    assert_eq!(resets(&store), vec![(ALICE_ID, box_id)]);
+    assert_eq!(
+        socket
+            .next()
+            .now_or_never()
+            .flatten()
+            .map(|frame| frame.unwrap().to_json()),
+        Some(echo(box_id))
+    );
+
+    store.failures.store(3, Ordering::SeqCst);
+    match session.handle_text(&ack(box_id)).await {
+        InboundOutcome::Failed(error) => {
+            assert_eq!(error.code(), misakey_box::ErrorCode::ServiceUnavailable);
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(
+        resets(&store),
+        vec![(ALICE_ID, box_id)],
+        "nothing more written"
+    );
+    assert!(socket.next().now_or_never().is_none(), "no echo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reset_of_an_ack_whose_socket_closed_is_written_all_the_same() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let box_id = Uuid::from_u128(0xd);
+    unread(&bed, box_id).await;
+    let session = Arc::new(service.socket_session(&bed.alice_caller().await));
+    let held = store.gate.write().await;
+    let ack = tokio::spawn({
+        let session = session.clone();
+        async move { session.handle_text(&ack(box_id)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    ack.abort();
+    drop(held);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while resets(&store).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the reset was lost");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(resets(&store), vec![(ALICE_ID, box_id)]);
+    assert_eq!(bed.store.unread_count(ALICE_ID, box_id).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_goes_on_delivering_while_its_acks_reset_is_written() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let session = service.socket_session(&bed.alice_caller().await);
+    let subscription = session.subscribe().await.unwrap();
+    let (mut client, incoming) = futures::channel::mpsc::channel(16);
+    let (outgoing, mut server) = futures::channel::mpsc::channel(16);
+    let socket = AcceptedSocket {
+        session,
+        subscription: SocketSubscription {
+            updates: subscription.updates,
+            live_from: subscription.live_from,
+        },
+        since: None,
+        settings: SocketSettings::default(),
+    };
+    let driver = tokio::spawn(run_socket(
+        socket,
+        incoming,
+        outgoing,
+        std::future::pending(),
+    ));
+    let box_id = Uuid::from_u128(0xe);
+
+    let held = store.gate.write().await;
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    let update = misakey_box::domain::Frame::from_text(r#"{"type":"notification","object":{}}"#);
+    service
+        .ports()
+        .bus
+        .publish(ALICE_ID, &update)
+        .await
+        .unwrap();
+    // The reset is held, yet the socket reads and sends: the update arrives first.
+    let next = tokio::time::timeout(Duration::from_secs(5), server.next())
+        .await
+        .unwrap();
+    assert_eq!(next, Some(ServerFrame::Text(update)));
+    drop(held);
+    let next = tokio::time::timeout(Duration::from_secs(5), server.next())
+        .await
+        .unwrap();
+    match next {
+        Some(ServerFrame::Text(frame)) => assert_eq!(frame.to_json(), echo(box_id)),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    client.send(ClientFrame::Close).await.unwrap();
+    driver.await.unwrap();
+}
