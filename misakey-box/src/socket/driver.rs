@@ -86,7 +86,8 @@ where
     let mut recheck: Fuse<BoxFuture<'_, TokenCheck>> = Fuse::terminated();
     // What the client sent, handled beside the loop (an ack waits for its reset to be
     // durable before its echo): the socket goes on reading meanwhile, up to a bound.
-    let mut inbound: FuturesUnordered<BoxFuture<'_, InboundOutcome>> = FuturesUnordered::new();
+    // Made at the first frame: an idle socket holds none.
+    let mut inbound: Option<FuturesUnordered<BoxFuture<'_, InboundOutcome>>> = None;
     let session_ref = &session;
 
     let SocketSubscription {
@@ -122,8 +123,8 @@ where
                         break SocketEnd::Closed(CloseReason::TokenRevoked);
                     }
                 }
-                Some(_) = inbound.next(), if !inbound.is_empty() => {}
-                frame = incoming.next(), if inbound.len() < MAX_INBOUND_IN_FLIGHT => {
+                Some(_) = next_handled(&mut inbound), if inbound.as_ref().is_some_and(|i| !i.is_empty()) => {}
+                frame = incoming.next(), if inbound.as_ref().map_or(0, FuturesUnordered::len) < MAX_INBOUND_IN_FLIGHT => {
                     crate::metrics::frame_received();
                     idle.as_mut().reset(Instant::now() + settings.idle_timeout);
                     match frame {
@@ -136,7 +137,9 @@ where
                             break SocketEnd::Closed(CloseReason::TooLarge);
                         }
                         Some(ClientFrame::Text(text)) => {
-                            inbound.push(async move { session_ref.handle_text(&text).await }.boxed());
+                            inbound
+                                .get_or_insert_with(FuturesUnordered::new)
+                                .push(async move { session_ref.handle_text(&text).await }.boxed());
                         }
                         Some(ClientFrame::Binary(_)) => {
                             tracing::debug!(identity = %session.identity_id(), "binary frame ignored");
@@ -182,11 +185,12 @@ where
         }
     };
     // Acks already received still get their echo (to the identity's other sockets too).
-    let _ = timeout(settings.send_timeout, async {
-        while inbound.next().await.is_some() {}
-    })
-    .await;
-    drop(inbound);
+    if let Some(mut inbound) = inbound {
+        let _ = timeout(settings.send_timeout, async {
+            while inbound.next().await.is_some() {}
+        })
+        .await;
+    }
     if let SocketEnd::Closed(reason) = end {
         if !send(&mut outgoing, ServerFrame::Close(reason), &settings).await {
             return SocketEnd::SendFailed;
@@ -205,6 +209,14 @@ where
         let _ = timeout(settings.send_timeout, outgoing.close()).await;
     }
     end
+}
+
+/// The next inbound frame handled, if any are in flight.
+async fn next_handled<F: Future>(inbound: &mut Option<FuturesUnordered<F>>) -> Option<F::Output> {
+    match inbound {
+        Some(inbound) => inbound.next().await,
+        None => None,
+    }
 }
 
 /// The next tick of `interval`, or never without one.

@@ -2,14 +2,15 @@
 //! update logs and the publishers' registry, and the conversions of its rows.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, Condition, DatabaseTransaction, EntityTrait, QueryFilter as _, SqlErr,
-    TransactionTrait as _,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter as _, SqlErr, Statement, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -380,19 +381,32 @@ async fn write_unread_counts(
             }
         }
     }
+    // Written out rather than built with sea-query: its expression tree for a long `OR`
+    // cost more than the statement itself under a load of acks. (SQLite has no row-value
+    // `IN` list.)
+    let backend = txn.get_database_backend();
     for chunk in resets.chunks(RESETS_PER_STATEMENT) {
-        let any_of = chunk
-            .iter()
-            .fold(Condition::any(), |any_of, (identity_id, box_id)| {
-                any_of.add(
-                    Condition::all()
-                        .add(box_unread_count::Column::IdentityId.eq(*identity_id))
-                        .add(box_unread_count::Column::BoxId.eq(*box_id)),
-                )
-            });
-        box_unread_count::Entity::delete_many()
-            .filter(any_of)
-            .exec(txn)
+        let mut sql = String::from("DELETE FROM box_unread_counts WHERE ");
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
+        for (i, (identity_id, box_id)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            match backend {
+                DbBackend::Postgres => {
+                    let _ = write!(
+                        sql,
+                        "(identity_id = ${} AND box_id = ${})",
+                        2 * i + 1,
+                        2 * i + 2
+                    );
+                }
+                _ => sql.push_str("(identity_id = ? AND box_id = ?)"),
+            }
+            values.push((*identity_id).into());
+            values.push((*box_id).into());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map_err(store_error)?;
     }

@@ -10,6 +10,7 @@
 //! the same, and a stopping server writes what is still waiting before it stops.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ type Waiter = oneshot::Sender<Result<(), StoreError>>;
 #[derive(Debug, Default)]
 pub(crate) struct UnreadResets {
     waiting: Mutex<HashMap<(Uuid, Uuid), Vec<Waiter>>>,
+    /// A writer task is on its way or running: acks arriving meanwhile only queue (a task per
+    /// ack would mean thousands of tasks a second taking turns for nothing).
+    scheduled: AtomicBool,
     /// One batch at a time: the next one forms while it is written.
     writing: tokio::sync::Mutex<()>,
 }
@@ -53,11 +57,32 @@ impl BoxService {
             .or_default()
             .push(waiter);
         // Written by a task of its own, which outlives an ack whose socket closes meanwhile.
-        let service = self.clone();
-        tokio::spawn(async move { service.write_waiting_resets().await });
+        if !self.unread_resets().scheduled.swap(true, Ordering::AcqRel) {
+            let service = self.clone();
+            tokio::spawn(async move { service.run_reset_writer().await });
+        }
         durable
             .await
             .unwrap_or_else(|_| Err(StoreError::backend("the unread-count writer stopped")))
+    }
+
+    /// The writer task: writes until nothing waits, then stands down, unless a reset arrived
+    /// between its last look and standing down (then it goes on: no reset is left without a
+    /// writer).
+    async fn run_reset_writer(&self) {
+        let resets = self.unread_resets();
+        loop {
+            self.write_waiting_resets().await;
+            resets.scheduled.store(false, Ordering::Release);
+            let empty = resets
+                .waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty();
+            if empty || resets.scheduled.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
     }
 
     /// Writes every reset waiting now (a stopping server calls it last).
