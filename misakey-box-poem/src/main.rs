@@ -15,6 +15,9 @@ use misakey_box::socket::SocketSettings;
 use misakey_box_poem::server::{self, DEFAULT_DATABASE_URL, DEFAULT_OWNER_ORG_ID, ServerConfig};
 use uuid::Uuid;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The misakey-box reference server: contact and realtime endpoints over HTTP and WebSocket.
 #[derive(Debug, Parser)]
 #[command(version)]

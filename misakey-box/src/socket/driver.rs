@@ -69,7 +69,10 @@ where
     let start = Instant::now();
     let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The idle timer is moved only when it fires (to the last frame heard plus the timeout):
+    // resetting it on every frame would touch the timer wheel thousands of times a second.
     let idle = sleep_until(start + settings.idle_timeout);
+    let mut last_heard = start;
     // A socket lives no longer than its token.
     let token_expiry = async {
         match session.token_lifetime_left() {
@@ -126,7 +129,7 @@ where
                 Some(_) = next_handled(&mut inbound), if inbound.as_ref().is_some_and(|i| !i.is_empty()) => {}
                 frame = incoming.next(), if inbound.as_ref().map_or(0, FuturesUnordered::len) < MAX_INBOUND_IN_FLIGHT => {
                     crate::metrics::frame_received();
-                    idle.as_mut().reset(Instant::now() + settings.idle_timeout);
+                    last_heard = Instant::now();
                     match frame {
                         None | Some(ClientFrame::Close) => break SocketEnd::ClientClosed,
                         Some(ClientFrame::TooLarge) => break SocketEnd::Closed(CloseReason::TooLarge),
@@ -180,7 +183,13 @@ where
                         return SocketEnd::SendFailed;
                     }
                 }
-                () = &mut idle => break SocketEnd::Closed(CloseReason::Idle),
+                () = &mut idle => {
+                    let deadline = last_heard + settings.idle_timeout;
+                    if deadline <= Instant::now() {
+                        break SocketEnd::Closed(CloseReason::Idle);
+                    }
+                    idle.as_mut().reset(deadline);
+                }
             }
         }
     };
