@@ -7,22 +7,23 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); skipped without
 //! them, except under `CI=true`.
 
+mod common;
+
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
+use misakey_box::Ports;
 use misakey_box::bus::InProcessBus;
-use misakey_box::http::{HttpApi, HttpSettings};
-use misakey_box::{BoxService, Config, Ports};
+use misakey_box::http::HttpSettings;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{Auth, head_count};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures};
 use misakey_box_testkit::database::TestDatabase;
 use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// The web app: a page of functions the test calls through WebDriver.
 const APP_PAGE: &str = include_str!("browser/app.html");
@@ -128,20 +129,11 @@ async fn serve_api(database: &TestDatabase, app_origin: &str) -> String {
         Arc::new((**database).clone()),
         Arc::new(InProcessBus::new()),
     );
-    let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let settings = HttpSettings {
         allowed_origins: vec![app_origin.to_owned()],
         ..HttpSettings::default()
     };
-    tokio::spawn(misakey_box_poem::serve(
-        listener,
-        HttpApi::new(service, settings),
-        running,
-        std::future::pending(),
-    ));
-    format!("http://{address}")
+    common::serve(ports, settings).await.base_url
 }
 
 /// Logs `browser` in at the API (its cookies set for the API's host, as a login page of the

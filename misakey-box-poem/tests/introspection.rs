@@ -3,15 +3,17 @@
 //! it with `npm ci`). Its test grant issues opaque access tokens for a chosen subject and
 //! claims; the server under test introspects them (RFC 7662).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use misakey_box::Ports;
 use misakey_box::bus::InProcessBus;
-use misakey_box::http::{HttpApi, HttpSettings};
+use misakey_box::http::HttpSettings;
 use misakey_box::introspection::{ClaimPaths, IntrospectionSettings, OAuthIntrospection};
-use misakey_box::{BoxService, Config, Ports};
 use misakey_box_testkit::builders::{ALICE_ACCOUNT_ID, ALICE_ID, BOB_ID, ContactRequestBuilder};
 use misakey_box_testkit::conformance::client::{Auth, Csrf, SocketClosed, open_socket, request};
 use misakey_box_testkit::conformance::{ConformanceTarget, fixtures, identity};
@@ -210,17 +212,8 @@ async fn serve_with(settings: IntrospectionSettings, http: HttpSettings) -> Serv
     let introspection = OAuthIntrospection::new(settings, storage.clone()).unwrap();
     let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()))
         .with_tokens(Arc::new(introspection.clone()));
-    let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(misakey_box_poem::serve(
-        listener,
-        HttpApi::new(service, http),
-        running,
-        std::future::pending(),
-    ));
     Served {
-        target: ConformanceTarget::new(format!("http://{address}")),
+        target: common::serve(ports, http).await,
         introspection,
         _database: database,
     }

@@ -1,6 +1,8 @@
 //! `GET /metrics`: the Prometheus text format, with counters that follow the traffic. Alone in
 //! its test binary: the recorder is global to a process, so no other test's traffic counts.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -56,17 +58,9 @@ async fn metrics_are_in_the_prometheus_text_format_and_follow_the_traffic() {
     database.load_fixtures(&fixtures()).await.unwrap();
     let ports = Ports::with_storage(Arc::new((*database).clone()), Arc::new(InProcessBus::new()));
     let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let api = HttpApi::new(service, HttpSettings::default())
         .with_route(misakey_box_poem::metrics::route());
-    tokio::spawn(misakey_box_poem::serve(
-        listener,
-        api,
-        running,
-        std::future::pending(),
-    ));
-    let target = ConformanceTarget::new(format!("http://{address}"));
+    let target = common::serve_api(api, running).await;
 
     let before = scrape(&target).await;
     let mut bob_socket = open_socket(&target, &BOB_ID.to_string(), Auth::bearer(BOB_TOKEN), None)

@@ -5,14 +5,16 @@
 //! The database is a PostgreSQL of the test's own, on a spare loopback port: the shared one
 //! is never stopped.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use misakey_box::Ports;
 use misakey_box::bus::{InProcessBus, RedisBus};
-use misakey_box::http::{HttpApi, HttpSettings};
+use misakey_box::http::HttpSettings;
 use misakey_box::ports::NotificationBus;
 use misakey_box::storage::SeaOrmStorage;
-use misakey_box::{BoxService, Config, Ports};
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{
     Auth, Csrf, get, head_count, open_socket, post_contact, request,
@@ -22,7 +24,6 @@ use misakey_box_testkit::database::TestDatabase;
 use misakey_box_testkit::services::{SparePostgres, SpareRedis};
 use misakey_box_testkit::{ALICE_TOKEN, BOB_TOKEN};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// The database timeout the server under test runs with.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -45,17 +46,11 @@ async fn serve(postgres: &SparePostgres) -> ConformanceTarget {
 
 async fn serve_on(storage: SeaOrmStorage, bus: Arc<dyn NotificationBus>) -> ConformanceTarget {
     storage.load_fixtures(&fixtures()).await.unwrap();
-    let ports = Ports::with_storage(Arc::new(storage), bus);
-    let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(misakey_box_poem::serve(
-        listener,
-        HttpApi::new(service, HttpSettings::default()),
-        running,
-        std::future::pending(),
-    ));
-    ConformanceTarget::new(format!("http://{address}"))
+    common::serve(
+        Ports::with_storage(Arc::new(storage), bus),
+        HttpSettings::default(),
+    )
+    .await
 }
 
 async fn contact(target: &ConformanceTarget) -> (u16, Value) {

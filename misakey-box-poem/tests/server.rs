@@ -1,15 +1,17 @@
 //! The reference server itself: the binary's start, health, shutdown and restart, and the
 //! routes that are not part of the wire contract (`/healthz`, `/openapi.json`).
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use misakey_box::Ports;
 use misakey_box::bus::InProcessBus;
 use misakey_box::http::{HttpApi, HttpSettings};
-use misakey_box::{BoxService, Config, Ports};
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID, ContactRequestBuilder, bob};
 use misakey_box_testkit::conformance::client::{
     Auth, SocketClosed, get, open_socket, open_socket_resuming, post_contact,
@@ -288,16 +290,7 @@ fn invalid_flags_are_refused() {
 async fn serve_in_process(storage: &TestDatabase) -> ConformanceTarget {
     let storage = Arc::new((**storage).clone());
     let ports = Ports::with_storage(storage, Arc::new(InProcessBus::new()));
-    let (service, running) = BoxService::start(ports, Config::new(Uuid::new_v4())).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(misakey_box_poem::serve(
-        listener,
-        HttpApi::new(service, HttpSettings::default()),
-        running,
-        std::future::pending(),
-    ));
-    ConformanceTarget::new(format!("http://{address}"))
+    common::serve(ports, HttpSettings::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! Several instances behind one Redis: updates cross instances, and losing Redis closes
 //! sockets with 1011 without losing committed data; sockets work again once Redis is back.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,15 +29,7 @@ async fn instance(storage: SeaOrmStorage, redis: &str, prefix: &str) -> Conforma
     let bus = Arc::new(RedisBus::connect(redis, prefix).await.unwrap());
     let (service, running) =
         BoxService::start(Ports::with_storage(storage, bus), Config::new(OWNER)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(misakey_box_poem::serve(
-        listener,
-        HttpApi::new(service, HttpSettings::default()),
-        running,
-        std::future::pending(),
-    ));
-    ConformanceTarget::new(format!("http://{address}"))
+    common::serve_api(HttpApi::new(service, HttpSettings::default()), running).await
 }
 
 fn ack(sender: Uuid, box_id: Uuid) -> serde_json::Value {
