@@ -77,6 +77,7 @@ on_both_databases!(
     a_consumption_failing_midway_leaves_the_action_and_its_notification,
     contact_answers_and_publishes_like_the_in_memory_reference,
     a_contact_whose_last_write_fails_leaves_every_table_as_it_was,
+    a_join_whose_event_fails_after_the_membership_was_written_leaves_every_table_as_it_was,
     concurrent_contacts_sharing_a_share_hash_have_one_winner,
     a_duplicate_among_concurrent_contacts_fails_alone,
     everything_is_read_back_after_a_restart,
@@ -395,6 +396,63 @@ async fn a_contact_whose_last_write_fails_leaves_every_table_as_it_was(db: &Test
             .unwrap(),
         vec![]
     );
+}
+
+/// A box event's change set failing in the middle of its transaction (the membership written,
+/// then the event refused) writes nothing: no member, no event, no unread count, no log entry.
+async fn a_join_whose_event_fails_after_the_membership_was_written_leaves_every_table_as_it_was(
+    db: &TestDatabase,
+) {
+    let contact = sample_contact(1, "am9pbg");
+    db.save_contact(&contact).await.unwrap();
+    let box_id = contact.key_share.box_id;
+    let creator = contact.events[0].sender_id;
+    let joiner = contact.notification.identity_id;
+    let before = (
+        row_counts(db).await,
+        db.members(box_id).await.unwrap(),
+        db.unread_count(creator, box_id).await.unwrap(),
+        db.updates_after(joiner, 0, 100).await.unwrap().len(),
+    );
+
+    // The join event reuses the id of the box's `create` event: refused by the events table,
+    // after the membership row was inserted in the same transaction.
+    let join = misakey_box::domain::Event {
+        id: contact.events[0].id,
+        box_id,
+        kind: misakey_box::domain::EventType::MemberJoin,
+        content: json!({}),
+        sender_id: joiner,
+        created_at: contact.created_at,
+        referrer_id: None,
+    };
+    let changes = ChangeSet {
+        changes: vec![
+            Change::AddMember {
+                box_id,
+                identity_id: joiner,
+                join_event_id: join.id,
+                joined_at: join.created_at,
+            },
+            Change::AddEvent(join),
+            Change::IncrementUnreadCount {
+                identity_id: creator,
+                box_id,
+            },
+        ],
+        updates: contact.updates.clone(),
+        created_at: contact.created_at,
+    };
+    let error = db.commit(&changes).await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+
+    let after = (
+        row_counts(db).await,
+        db.members(box_id).await.unwrap(),
+        db.unread_count(creator, box_id).await.unwrap(),
+        db.updates_after(joiner, 0, 100).await.unwrap().len(),
+    );
+    assert_eq!(after, before);
 }
 
 /// Contacts arriving together are written together; a duplicate among them is refused alone
