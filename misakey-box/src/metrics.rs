@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
+use crate::domain::UpdateType;
 use crate::socket::SocketEnd;
 
 /// A socket started.
@@ -55,44 +56,41 @@ fn close_code_label(code: u16) -> &'static str {
     }
 }
 
-/// The kinds a sent frame is counted under: the update types, then `ping`, `close`, `other`.
-const FRAME_KINDS: [&str; 11] = [
-    "event.new",
-    "notification",
-    "ack",
-    "notification.acknowledged",
-    "box.delete",
-    "box.settings",
-    "file.saved",
-    "resync_required",
-    "ping",
-    "close",
-    "other",
-];
+/// The kinds of frame counted besides the update types.
+const OTHER_FRAME_KINDS: [&str; 3] = ["ping", "close", "other"];
 
 /// Handles of the per-frame counters, taken once: looking a labelled counter up costs an
 /// allocation and a hash per call, which thousands of frames a second would pay. Taken at the
 /// first frame, so a host installs its recorder before it serves sockets.
 struct FrameCounters {
-    sent: [metrics::Counter; FRAME_KINDS.len()],
+    /// One per [`UpdateType::ALL`], then one per [`OTHER_FRAME_KINDS`].
+    sent: Vec<metrics::Counter>,
     received: metrics::Counter,
+}
+
+fn frame_kinds() -> impl Iterator<Item = &'static str> {
+    UpdateType::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .chain(OTHER_FRAME_KINDS)
 }
 
 fn frame_counters() -> &'static FrameCounters {
     static COUNTERS: std::sync::OnceLock<FrameCounters> = std::sync::OnceLock::new();
     COUNTERS.get_or_init(|| FrameCounters {
-        sent: FRAME_KINDS.map(|kind| counter!("misakey_box_frames_sent_total", "type" => kind)),
+        sent: frame_kinds()
+            .map(|kind| counter!("misakey_box_frames_sent_total", "type" => kind))
+            .collect(),
         received: counter!("misakey_box_frames_received_total"),
     })
 }
 
-/// A frame went to a client.
+/// A frame went to a client: an update type's wire name, `ping` or `close` (else `other`).
 pub(crate) fn frame_sent(kind: &'static str) {
     let counters = frame_counters();
-    let index = FRAME_KINDS
-        .iter()
-        .position(|known| *known == kind)
-        .unwrap_or(FRAME_KINDS.len() - 1);
+    let index = frame_kinds()
+        .position(|known| known == kind)
+        .unwrap_or(counters.sent.len() - 1);
     counters.sent[index].increment(1);
 }
 

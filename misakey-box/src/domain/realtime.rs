@@ -35,6 +35,18 @@ pub enum UpdateType {
 }
 
 impl UpdateType {
+    /// Every update type.
+    pub const ALL: [UpdateType; 8] = [
+        UpdateType::EventNew,
+        UpdateType::Notification,
+        UpdateType::Ack,
+        UpdateType::NotificationAcknowledged,
+        UpdateType::BoxDelete,
+        UpdateType::BoxSettings,
+        UpdateType::FileSaved,
+        UpdateType::ResyncRequired,
+    ];
+
     /// Parses a wire name.
     pub fn parse(name: &str) -> Option<Self> {
         serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
@@ -156,19 +168,9 @@ impl Frame {
     /// The wire name of the update's type (`notification`...), read from the first `"type"`
     /// of the text (the server writes it before the object); `None` if it names no known type.
     pub fn type_name(&self) -> Option<&'static str> {
-        const TYPES: [UpdateType; 8] = [
-            UpdateType::EventNew,
-            UpdateType::Notification,
-            UpdateType::Ack,
-            UpdateType::NotificationAcknowledged,
-            UpdateType::BoxDelete,
-            UpdateType::BoxSettings,
-            UpdateType::FileSaved,
-            UpdateType::ResyncRequired,
-        ];
         let (_, rest) = self.text.split_once("\"type\":\"")?;
         let name = rest.split('"').next()?;
-        TYPES
+        UpdateType::ALL
             .iter()
             .map(|kind| kind.as_str())
             .find(|known| *known == name)

@@ -262,24 +262,23 @@ impl Route {
     /// The pattern with `:name` for each capture (`/box-users/:id/contact`): the `route` label
     /// of the metrics (braces trip some Prometheus tooling).
     pub(super) fn metric_label(&self) -> String {
+        self.render(|name| format!("/:{name}"))
+    }
+
+    /// The path, each capture written by `param`.
+    fn render(&self, param: impl Fn(&str) -> String) -> String {
         self.segments
             .iter()
             .map(|segment| match segment {
                 Segment::Literal(text) => format!("/{text}"),
-                Segment::Param(name) => format!("/:{name}"),
+                Segment::Param(name) => param(name),
             })
             .collect()
     }
 
     /// The pattern, as written to [`Route::new`].
     pub fn pattern(&self) -> String {
-        self.segments
-            .iter()
-            .map(|segment| match segment {
-                Segment::Literal(text) => format!("/{text}"),
-                Segment::Param(name) => format!("/{{{name}}}"),
-            })
-            .collect()
+        self.render(|name| format!("/{{{name}}}"))
     }
 }
 

@@ -24,7 +24,7 @@
 mod claims;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -235,16 +235,16 @@ impl OAuthIntrospection {
 impl TokenIntrospector for OAuthIntrospection {
     async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let fetched = AtomicU64::new(0);
+        let fetched = AtomicBool::new(false);
         let answer = self
             .inner
             .cache
             .try_get_with(key, async {
-                fetched.store(1, Ordering::Relaxed);
+                fetched.store(true, Ordering::Relaxed);
                 self.fetch(token).await
             })
             .await;
-        let missed = fetched.load(Ordering::Relaxed) == 1;
+        let missed = fetched.load(Ordering::Relaxed);
         crate::metrics::introspection_cache(!missed);
         let counter = if missed {
             &self.inner.cache_misses
