@@ -82,7 +82,7 @@ async fn publish(
                     id((Uuid::new_v4().as_u128() % request.identities as u128) as usize);
                 let update = RealtimeUpdate {
                     kind: UpdateType::FileSaved,
-                    object: json!({"sent_us": now_us()}),
+                    object: json!({"sent_us": now_us()}).into(),
                 };
                 [AddressedUpdate { recipient, update }]
             })

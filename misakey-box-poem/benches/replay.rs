@@ -70,7 +70,7 @@ async fn bench(database: &str, updates: u64, runs: usize) {
                 recipient: ALICE_ID,
                 update: RealtimeUpdate {
                     kind: UpdateType::Notification,
-                    object: serde_json::json!({"n": n * PER_RECORD + i, "details": {"box_title": "a box with a title", "box_id": record.key_share.box_id}}),
+                    object: serde_json::json!({"n": n * PER_RECORD + i, "details": {"box_title": "a box with a title", "box_id": record.key_share.box_id}}).into(),
                 },
             })
             .collect();

@@ -497,16 +497,18 @@ async fn resuming_replays_what_was_missed_then_continues_live_without_duplicates
     assert_eq!(seqs(&texts_until_quiet(&mut socket).await), vec![7, 8]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn duplicates_are_dropped_and_gaps_are_filled_from_the_log() {
-    let bed = TestBed::new();
-    alice_contacts_bob(&bed, 2).await; // Alice: 1..=4
-    // The socket listens on a bus of its own: the test decides what arrives live, and when.
-    let bus = InProcessBus::new();
+/// A socket resuming after Alice's position 4 on a bus of its own (the test decides what
+/// arrives live, and when), then Alice's positions 5..=8 committed to the log: the socket, and
+/// the logged frames 5..=8.
+async fn socket_with_positions_5_to_8_logged(
+    bed: &TestBed,
+    bus: &InProcessBus,
+) -> (Harness, Vec<Frame>) {
+    alice_contacts_bob(bed, 2).await; // Alice: 1..=4
     let subscription = bus.subscribe(ALICE_ID).await.unwrap();
-    let mut socket = start_resuming(&bed, subscription, 64, 4, None).await;
+    let socket = start_resuming(bed, subscription, 64, 4, None).await;
     tokio::time::sleep(Duration::from_millis(10)).await; // the socket has started: nothing to catch up
-    alice_contacts_bob(&bed, 2).await; // Alice: 5..=8, committed
+    alice_contacts_bob(bed, 2).await; // Alice: 5..=8, committed
     let logged = bed
         .service
         .socket_session(&bed.alice_caller().await)
@@ -517,20 +519,59 @@ async fn duplicates_are_dropped_and_gaps_are_filled_from_the_log() {
         .await
         .unwrap()
         .0;
-    // Live delivery brings 7, then 6 and 5 late; 8 not at all.
-    for seq in [7, 6, 5] {
-        bus.publish(ALICE_ID, &logged[seq - 5]).await.unwrap();
+    (socket, logged)
+}
+
+/// The live frame published for position `seq`, marked so that it can be told from the
+/// logged one.
+fn live_frame(seq: u64) -> Frame {
+    Frame::from_text(format!(
+        r#"{{"seq":{seq},"type":"notification","object":{{"live":true}}}}"#
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_arriving_out_of_order_are_sent_in_order_without_reading_the_log() {
+    let bed = TestBed::new();
+    let bus = InProcessBus::new();
+    let (mut socket, _logged) = socket_with_positions_5_to_8_logged(&bed, &bus).await;
+    // Live delivery brings 7, then 6, then 5 a moment later, then 6 again (a relay).
+    for seq in [7, 6] {
+        bus.publish(ALICE_ID, &live_frame(seq)).await.unwrap();
     }
-    let sent = texts_until_quiet(&mut socket).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for seq in [5, 6] {
+        bus.publish(ALICE_ID, &live_frame(seq)).await.unwrap();
+    }
     assert_eq!(
-        seqs(&sent),
-        vec![5, 6, 7],
-        "7 brought 5 and 6 from the log first; the late 6 and 5 were dropped"
+        texts_until_quiet(&mut socket).await,
+        [5, 6, 7].map(|seq| live_frame(seq).to_json()).to_vec(),
+        "7 and 6 waited for 5; none came from the log; the second 6 was dropped"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gap_that_outlasts_the_wait_is_filled_from_the_log() {
+    let bed = TestBed::new();
+    let bus = InProcessBus::new();
+    let (mut socket, logged) = socket_with_positions_5_to_8_logged(&bed, &bus).await;
+    // Live delivery brings 7; 5 and 6 never come (their publish failed); 8 not at all.
+    let published_at = tokio::time::Instant::now();
+    bus.publish(ALICE_ID, &live_frame(7)).await.unwrap();
+    let first = socket.server.next().await;
     assert_eq!(
-        sent,
-        logged[..3].iter().map(Frame::to_json).collect::<Vec<_>>()
+        published_at.elapsed(),
+        Duration::from_millis(100),
+        "7 waited 100 ms for 5 and 6"
     );
+    let mut sent = vec![match first {
+        Some(ServerFrame::Text(frame)) => frame.to_json(),
+        other => panic!("expected an update, got {other:?}"),
+    }];
+    sent.extend(texts_until_quiet(&mut socket).await);
+    let mut expected: Vec<_> = logged[..2].iter().map(Frame::to_json).collect();
+    expected.push(live_frame(7).to_json());
+    assert_eq!(sent, expected, "5 and 6 from the log, then the live 7");
 }
 
 #[tokio::test(start_paused = true)]

@@ -101,7 +101,7 @@ pub fn sample_contact_between(
         recipient,
         update: RealtimeUpdate {
             kind,
-            object: json!({"box_id": box_id, "label": label}),
+            object: json!({"box_id": box_id, "label": label}).into(),
         },
     };
     let title = format!("Café ☕ n°{n}");
@@ -1026,7 +1026,7 @@ pub async fn a_change_set_reaching_thousands_commits_whole<S: ContractStore + ?S
                 recipient: *recipient,
                 update: RealtimeUpdate {
                     kind: UpdateType::EventNew,
-                    object: json!({"box_id": box_id}),
+                    object: json!({"box_id": box_id}).into(),
                 },
             })
             .collect(),
@@ -1045,6 +1045,152 @@ pub async fn a_change_set_reaching_thousands_commits_whole<S: ContractStore + ?S
             }
         );
     }
+}
+
+/// An update that reaches several identities at once shares one object (an event in a box):
+/// each recipient, the relay and a replay after pruning read it back whole, next to updates
+/// with objects of their own.
+pub async fn an_update_shared_by_several_recipients_reads_back_whole<S: ContractStore + ?Sized>(
+    store: &S,
+) {
+    let recipients: Vec<Uuid> = (1..=3).map(|k| sample_id(11, k)).collect();
+    let set = |seconds: i64, text: &str| {
+        let shared: std::sync::Arc<serde_json::Value> =
+            json!({"text": text, "sender": {"display_name": "Alice", "avatar_url": null}, "n": [1, 2]})
+                .into();
+        let mut updates: Vec<AddressedUpdate> = recipients
+            .iter()
+            .map(|recipient| AddressedUpdate {
+                recipient: *recipient,
+                update: RealtimeUpdate {
+                    kind: UpdateType::EventNew,
+                    object: shared.clone(),
+                },
+            })
+            .collect();
+        // The first recipient also gets an update of its own, after the shared ones.
+        updates.push(AddressedUpdate {
+            recipient: recipients[0],
+            update: RealtimeUpdate {
+                kind: UpdateType::Notification,
+                object: json!({"own": text}).into(),
+            },
+        });
+        ChangeSet {
+            changes: Vec::new(),
+            updates,
+            created_at: default_instant() + TimeDelta::seconds(seconds),
+        }
+    };
+    let (first, second) = (set(0, "first"), set(10, "second"));
+    let mut written = store.commit(&first).await.unwrap();
+    written.extend(store.commit(&second).await.unwrap());
+    let expected = |recipient: Uuid, seq: u64, update: &AddressedUpdate| SequencedUpdate {
+        recipient,
+        seq,
+        update: update.update.clone(),
+    };
+    let (a, b, c) = (recipients[0], recipients[1], recipients[2]);
+    let all = [
+        expected(a, 1, &first.updates[0]),
+        expected(b, 1, &first.updates[1]),
+        expected(c, 1, &first.updates[2]),
+        expected(a, 2, &first.updates[3]),
+        expected(a, 3, &second.updates[0]),
+        expected(b, 2, &second.updates[1]),
+        expected(c, 2, &second.updates[2]),
+        expected(a, 4, &second.updates[3]),
+    ];
+    assert_eq!(written, all.to_vec());
+    let of = |recipient: Uuid| -> Vec<SequencedUpdate> {
+        all.iter()
+            .filter(|update| update.recipient == recipient)
+            .cloned()
+            .collect()
+    };
+    for recipient in &recipients {
+        assert_eq!(
+            store.updates_after(*recipient, 0, 10).await.unwrap(),
+            of(*recipient)
+        );
+    }
+    let relayed = store
+        .updates_created_between(first.created_at, second.created_at, None, 100)
+        .await
+        .unwrap();
+    let mut by_creation: Vec<LoggedUpdate> = all
+        .iter()
+        .zip(
+            [first.created_at; 4]
+                .into_iter()
+                .chain([second.created_at; 4]),
+        )
+        .map(|(update, created_at)| LoggedUpdate {
+            created_at,
+            update: update.clone(),
+        })
+        .collect();
+    by_creation.sort_by_key(|logged| {
+        (
+            logged.created_at,
+            logged.update.recipient,
+            logged.update.seq,
+        )
+    });
+    assert_eq!(relayed, by_creation);
+
+    // One entry per identity kept: A keeps its own update only, B and C the second shared one.
+    let keep_one = Retention {
+        max_per_identity: 1,
+        max_age: TimeDelta::days(1),
+    };
+    store
+        .prune_updates(keep_one, second.created_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.updates_after(a, 0, 10).await.unwrap(),
+        vec![all[7].clone()]
+    );
+    assert_eq!(
+        store.updates_after(b, 0, 10).await.unwrap(),
+        vec![all[5].clone()]
+    );
+    assert_eq!(
+        store.updates_after(c, 0, 10).await.unwrap(),
+        vec![all[6].clone()]
+    );
+    // Past the age limit, the second set goes with its shared object.
+    let five_seconds = Retention {
+        max_per_identity: 100,
+        max_age: TimeDelta::seconds(5),
+    };
+    store
+        .prune_updates(five_seconds, second.created_at + TimeDelta::seconds(6))
+        .await
+        .unwrap();
+    for recipient in &recipients {
+        assert_eq!(
+            store.updates_after(*recipient, 0, 10).await.unwrap(),
+            vec![]
+        );
+    }
+    // Positions go on, and a new shared update reads back whole.
+    let third = set(20, "third");
+    let sequenced = store.commit(&third).await.unwrap();
+    assert_eq!(
+        sequenced,
+        vec![
+            expected(a, 5, &third.updates[0]),
+            expected(b, 3, &third.updates[1]),
+            expected(c, 3, &third.updates[2]),
+            expected(a, 6, &third.updates[3]),
+        ]
+    );
+    assert_eq!(
+        store.updates_after(b, 0, 10).await.unwrap(),
+        vec![sequenced[1].clone()]
+    );
 }
 
 /// Expands to one `#[tokio::test]` per check of the box store contract.
@@ -1081,6 +1227,7 @@ macro_rules! store_contract_tests {
             consuming_an_invitation_deletes_it_and_marks_its_notification,
             members_join_once_and_boxes_read_back,
             a_change_set_reaching_thousands_commits_whole,
+            an_update_shared_by_several_recipients_reads_back_whole,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

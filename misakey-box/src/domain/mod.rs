@@ -16,6 +16,7 @@ pub use key_share::KeyShare;
 pub use notification::{Notification, NotificationType, NotificationView};
 pub use realtime::{
     AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, SequencedUpdate, UpdateType,
+    sequenced_frames,
 };
 
 use chrono::{DateTime, SubsecRound, Utc};

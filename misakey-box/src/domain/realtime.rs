@@ -73,8 +73,9 @@ pub struct RealtimeUpdate {
     /// What happened.
     #[serde(rename = "type")]
     pub kind: UpdateType,
-    /// The object it happened to.
-    pub object: serde_json::Value,
+    /// The object it happened to. Shared: an event reaching a thousand members is one object,
+    /// not a thousand copies.
+    pub object: Arc<serde_json::Value>,
 }
 
 impl RealtimeUpdate {
@@ -82,8 +83,13 @@ impl RealtimeUpdate {
     pub fn new(kind: UpdateType, object: impl Serialize) -> Result<Self, serde_json::Error> {
         Ok(Self {
             kind,
-            object: serde_json::to_value(object)?,
+            object: Arc::new(serde_json::to_value(object)?),
         })
+    }
+
+    /// Whether `other` is the same kind of update with the very same object (not a copy).
+    pub fn shares_object_with(&self, other: &Self) -> bool {
+        self.kind == other.kind && Arc::ptr_eq(&self.object, &other.object)
     }
 
     /// Serialises an ephemeral update (no position), once, into the frame every socket of the
@@ -100,16 +106,40 @@ impl RealtimeUpdate {
     /// Serialises a durable update at position `seq`: `{"seq", "type", "object"}`, the
     /// position first so that it can be read back without parsing the rest.
     pub fn to_sequenced_frame(&self, seq: u64) -> Frame {
-        let rest = serde_json::to_string(self).unwrap_or_default();
-        let text = format!(
-            "{{\"seq\":{seq},{}",
-            rest.strip_prefix('{').unwrap_or(&rest)
-        );
-        Frame {
-            seq: Some(seq),
-            text: Arc::from(text),
-        }
+        sequenced_frame(seq, &serde_json::to_string(self).unwrap_or_default())
     }
+}
+
+/// `{"seq": seq, ...}` from the serialised update `{...}`.
+fn sequenced_frame(seq: u64, update: &str) -> Frame {
+    let text = format!(
+        "{{\"seq\":{seq},{}",
+        update.strip_prefix('{').unwrap_or(update)
+    );
+    Frame {
+        seq: Some(seq),
+        text: Arc::from(text),
+    }
+}
+
+/// The frames of `updates`, in order, each with its recipient. Consecutive updates that share
+/// one object (an event reaching every member of a box) are serialised once.
+pub fn sequenced_frames(updates: &[SequencedUpdate]) -> Vec<(Uuid, Frame)> {
+    let mut previous: Option<(&RealtimeUpdate, String)> = None;
+    updates
+        .iter()
+        .map(|sequenced| {
+            let update = &sequenced.update;
+            let text = match &previous {
+                Some((last, text)) if last.shares_object_with(update) => text,
+                _ => {
+                    let text = serde_json::to_string(update).unwrap_or_default();
+                    &previous.insert((update, text)).1
+                }
+            };
+            (sequenced.recipient, sequenced_frame(sequenced.seq, text))
+        })
+        .collect()
 }
 
 /// An update addressed to one identity.

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::ledger::{InFlightContact, PublishLedger};
 use crate::BoxService;
-use crate::domain::{AddressedUpdate, SequencedUpdate};
+use crate::domain::{AddressedUpdate, SequencedUpdate, sequenced_frames};
 use crate::error::Error;
 use crate::ports::{LoggedUpdate, PublisherHeartbeat, Retention};
 
@@ -93,17 +93,12 @@ impl BoxService {
         updates: &[SequencedUpdate],
     ) -> usize {
         let mut failed = 0;
-        for update in updates {
-            if let Err(error) = self
-                .ports()
-                .bus
-                .publish(update.recipient, &update.to_frame())
-                .await
-            {
+        for (recipient, frame) in sequenced_frames(updates) {
+            if let Err(error) = self.ports().bus.publish(recipient, &frame).await {
                 failed += 1;
                 crate::metrics::bus_publish_failed();
                 tracing::warn!(
-                    recipient = %update.recipient, seq = update.seq, %error,
+                    %recipient, seq = frame.seq(), %error,
                     "live delivery failed; the update is kept for the relay and for resuming sockets"
                 );
             }

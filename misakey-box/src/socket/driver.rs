@@ -5,6 +5,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 
+use super::in_order::{Arrival, GAP_WAIT, InOrder};
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
@@ -97,13 +98,17 @@ where
         updates: mut subscription,
         live_from,
     } = subscription;
-    // The last position this socket has sent: where the client resumes from, or where live
-    // delivery starts, moved on by the replay.
-    let mut last = 0;
+    // Live delivery goes on after the replay's last position (where the client resumes from,
+    // or where live delivery starts, moved on by the replay).
+    let mut order = InOrder::after(0);
+    // Armed while frames that came early wait for the positions before them.
+    let gap_timer = sleep_until(start);
+    let mut gap_armed = false;
+    tokio::pin!(gap_timer);
     let resumed = match session.replay(since.unwrap_or(live_from)).await {
         Ok(replay) => send_replay(&session, replay, &mut outgoing, &settings)
             .await
-            .map(|resumed_to| last = resumed_to),
+            .map(|resumed_to| order = InOrder::after(resumed_to)),
         Err(error) => {
             tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
             Err(SocketEnd::Closed(CloseReason::LogUnavailable))
@@ -150,25 +155,39 @@ where
                         Some(ClientFrame::Ping | ClientFrame::Pong) => {}
                     }
                 }
+                () = &mut gap_timer, if gap_armed => {
+                    gap_armed = false;
+                    if let Err(end) = fill_gaps(&session, &mut order, &mut outgoing, &settings).await {
+                        break end;
+                    }
+                }
                 update = subscription.next() => match update {
                     Some(Ok(frame)) => {
-                        if let Some(seq) = frame.seq() {
-                            if seq <= last {
-                                continue; // already sent (replayed, or published twice by the relay)
-                            }
-                            if seq > last + 1 {
-                                let filled = match session.replay_between(last, Some(seq - 1)).await {
-                                    Ok(gap) => send_replay(&session, gap, &mut outgoing, &settings).await.map(drop),
-                                    Err(_) => Err(SocketEnd::Closed(CloseReason::LogUnavailable)),
-                                };
-                                if let Err(end) = filled {
-                                    break end;
+                        let ready = match frame.seq() {
+                            None => vec![frame], // ephemeral: no position to keep in order
+                            Some(seq) => match order.arrive(seq, frame) {
+                                Arrival::Send(ready) => ready,
+                                Arrival::Duplicate => continue,
+                                Arrival::Held if order.is_full() => Vec::new(),
+                                Arrival::Held => {
+                                    if !gap_armed {
+                                        gap_timer.as_mut().reset(Instant::now() + GAP_WAIT);
+                                        gap_armed = true;
+                                    }
+                                    continue;
                                 }
+                            },
+                        };
+                        if order.is_full() {
+                            gap_armed = false;
+                            if let Err(end) = fill_gaps(&session, &mut order, &mut outgoing, &settings).await {
+                                break end;
                             }
-                            last = seq;
+                        } else if !order.is_waiting() {
+                            gap_armed = false;
                         }
-                        if !send(&mut outgoing, ServerFrame::Text(frame), &settings).await {
-                            return SocketEnd::SendFailed;
+                        if let Err(end) = send_all(&mut outgoing, ready, &settings).await {
+                            return end;
                         }
                     }
                     Some(Err(SubscriptionError::Lagged)) => break SocketEnd::Closed(CloseReason::TooSlow),
@@ -236,6 +255,25 @@ async fn next_tick(interval: Option<&mut tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Fills from the log every gap that frames wait behind, sending each stretch read and then
+/// the frames that waited for it.
+async fn fill_gaps<O: Sink<ServerFrame> + Unpin>(
+    session: &SocketSession,
+    order: &mut InOrder,
+    outgoing: &mut O,
+    settings: &SocketSettings,
+) -> Result<(), SocketEnd> {
+    while let Some((after, up_to)) = order.gap() {
+        let replay = session.replay_between(after, Some(up_to)).await.map_err(|error| {
+            tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
+            SocketEnd::Closed(CloseReason::LogUnavailable)
+        })?;
+        let reached = send_replay(session, replay, outgoing, settings).await?;
+        send_all(outgoing, order.filled(reached.max(up_to)), settings).await?;
+    }
+    Ok(())
 }
 
 /// Sends a replay a page at a time, reading the next page while one goes out (memory holds

@@ -9,6 +9,7 @@
 //! here, the same way for every frontend.
 
 mod driver;
+mod in_order;
 mod shutdown;
 mod slots;
 

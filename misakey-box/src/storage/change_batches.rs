@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 64;
 
 /// A batch takes no more change sets once it holds this many rows (changes and updates): an
 /// event reaching a thousand members is a thousand log entries and unread counts on its own.
-const MAX_BATCH_ROWS: usize = 2_000;
+const MAX_BATCH_ROWS: usize = 20_000;
 
 type Answer = Result<Vec<SequencedUpdate>, StoreError>;
 

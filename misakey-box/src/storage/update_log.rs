@@ -1,7 +1,8 @@
 //! The per-identity update logs on sea-orm: appending in the transaction of each change set,
 //! reading for replays and for the relay, the publishers' checkpoints, and pruning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -11,9 +12,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{identity_position, identity_update, outbox_publisher};
+use super::entities::{identity_position, identity_update, outbox_publisher, shared_update_object};
 use super::{corrupt, store_error};
-use crate::domain::{RealtimeUpdate, SequencedUpdate, UpdateType};
+use crate::domain::{AddressedUpdate, RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
 use crate::ports::{
     ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
@@ -27,19 +28,83 @@ fn to_u64(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(format!("negative position {value}")))
 }
 
-impl TryFrom<identity_update::Model> for SequencedUpdate {
-    type Error = StoreError;
+/// A log entry as an update, its object taken from `shared` when it refers to a shared one.
+fn to_sequenced(
+    row: identity_update::Model,
+    shared: &HashMap<Uuid, Arc<serde_json::Value>>,
+) -> Result<SequencedUpdate, StoreError> {
+    let kind = UpdateType::parse(&row.r#type)
+        .ok_or_else(|| corrupt(format!("unknown update type {:?}", row.r#type)))?;
+    let object = match row.shared_object_id {
+        Some(id) => shared
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| corrupt(format!("log entry refers to a missing object {id}")))?,
+        None => Arc::new(
+            serde_json::from_str(&row.object)
+                .map_err(|e| corrupt(format!("update object is not JSON: {e}")))?,
+        ),
+    };
+    Ok(SequencedUpdate {
+        recipient: row.identity_id,
+        seq: to_u64(row.seq)?,
+        update: RealtimeUpdate { kind, object },
+    })
+}
 
-    fn try_from(row: identity_update::Model) -> Result<Self, StoreError> {
-        let kind = UpdateType::parse(&row.r#type)
-            .ok_or_else(|| corrupt(format!("unknown update type {:?}", row.r#type)))?;
-        let object = serde_json::from_str(&row.object)
-            .map_err(|e| corrupt(format!("update object is not JSON: {e}")))?;
-        Ok(Self {
-            recipient: row.identity_id,
-            seq: to_u64(row.seq)?,
-            update: RealtimeUpdate { kind, object },
+/// The shared objects the entries refer to, each read and parsed once.
+async fn shared_objects(
+    db: &impl ConnectionTrait,
+    rows: &[identity_update::Model],
+) -> Result<HashMap<Uuid, Arc<serde_json::Value>>, StoreError> {
+    let ids: BTreeSet<Uuid> = rows.iter().filter_map(|row| row.shared_object_id).collect();
+    let mut objects = HashMap::with_capacity(ids.len());
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    for chunk in ids.chunks(MAX_BOUND_VALUES) {
+        let found = shared_update_object::Entity::find()
+            .filter(shared_update_object::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await
+            .map_err(store_error)?;
+        for row in found {
+            let object = serde_json::from_str(&row.object)
+                .map_err(|e| corrupt(format!("shared update object is not JSON: {e}")))?;
+            objects.insert(row.id, Arc::new(object));
+        }
+    }
+    Ok(objects)
+}
+
+/// Log entries as updates, their shared objects read in one query.
+async fn resolve(
+    db: &impl ConnectionTrait,
+    rows: Vec<identity_update::Model>,
+) -> Result<Vec<(DateTime<Utc>, SequencedUpdate)>, StoreError> {
+    let shared = shared_objects(db, &rows).await?;
+    rows.into_iter()
+        .map(|row| {
+            let created_at = row.created_at;
+            to_sequenced(row, &shared).map(|update| (created_at, update))
         })
+        .collect()
+}
+
+/// Where an entry's object is written.
+#[derive(Debug, Clone)]
+enum EntryObject {
+    /// In the entry itself: an update for one identity.
+    Inline(Arc<str>),
+    /// In this `shared_update_objects` row: an update that reached several identities.
+    Shared(Uuid),
+}
+
+impl EntryObject {
+    /// The entry's `object` and `shared_object_id` columns.
+    fn columns(&self) -> (String, Option<Uuid>) {
+        match self {
+            Self::Inline(text) => (text.to_string(), None),
+            Self::Shared(id) => (String::new(), Some(*id)),
+        }
     }
 }
 
@@ -47,6 +112,7 @@ impl TryFrom<identity_update::Model> for SequencedUpdate {
 struct Entry<'a> {
     recipient: Uuid,
     update: &'a RealtimeUpdate,
+    object: EntryObject,
     created_at: DateTime<Utc>,
     /// How far before its recipient's new latest position it lands: the last update of a
     /// recipient gets the latest itself.
@@ -71,27 +137,64 @@ pub(super) async fn append(
     if counts.is_empty() {
         return Ok(vec![Vec::new(); records.len()]);
     }
-    let mut remaining = counts.clone();
-    let entries: Vec<Entry<'_>> = records
+    // Consecutive updates of one change set sharing one object (an event reaching every
+    // member of a box) store it once and refer to it; the others keep it inline.
+    let flat: Vec<(&AddressedUpdate, DateTime<Utc>, usize)> = records
         .iter()
-        .flat_map(|record| {
+        .enumerate()
+        .flat_map(|(index, record)| {
             record
                 .updates
                 .iter()
-                .map(|update| (update, record.created_at))
+                .map(move |update| (update, record.created_at, index))
         })
-        .map(|(addressed, created_at)| {
+        .collect();
+    let mut objects = Vec::with_capacity(flat.len());
+    let mut shared = Vec::new();
+    while objects.len() < flat.len() {
+        let (first, created_at, record) = flat[objects.len()];
+        let run = flat[objects.len()..]
+            .iter()
+            .take_while(|(other, _, other_record)| {
+                *other_record == record && other.update.shares_object_with(&first.update)
+            })
+            .count();
+        let text = first.update.object.to_string();
+        if run > 1 {
+            let id = Uuid::new_v4();
+            shared.push(shared_update_object::ActiveModel {
+                id: Set(id),
+                object: Set(text),
+                created_at: Set(created_at),
+            });
+            objects.extend(std::iter::repeat_n(EntryObject::Shared(id), run));
+        } else {
+            objects.push(EntryObject::Inline(Arc::from(text)));
+        }
+    }
+    for chunk in shared.chunks(MAX_BOUND_VALUES / 3) {
+        shared_update_object::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await
+            .map_err(store_error)?;
+    }
+    let mut remaining = counts.clone();
+    let entries: Vec<Entry<'_>> = flat
+        .into_iter()
+        .zip(objects)
+        .map(|((addressed, created_at, _), object)| {
             let left = remaining.entry(addressed.recipient).or_default();
             *left -= 1;
             Entry {
                 recipient: addressed.recipient,
                 update: &addressed.update,
+                object,
                 created_at,
                 back: *left,
             }
         })
         .collect();
-    let one_statement_values = 2 * counts.len() + 5 * entries.len();
+    let one_statement_values = 2 * counts.len() + VALUES_PER_ENTRY * entries.len();
     let latest = match txn.get_database_backend() {
         DbBackend::Postgres if one_statement_values <= MAX_BOUND_VALUES => {
             bump_and_insert_in_one_statement(txn, &entries, &counts).await?
@@ -138,6 +241,9 @@ fn bump_values(counts: &BTreeMap<Uuid, u64>) -> impl Iterator<Item = sea_orm::Va
 /// that an event reaching thousands of members, or a batch of many, is written in chunks.
 const MAX_BOUND_VALUES: usize = 30_000;
 
+/// Values bound per log entry: recipient, position, type, object, creation time, shared object.
+const VALUES_PER_ENTRY: usize = 6;
+
 /// SQLite (one writer at a time anyway), and batches too large for one statement: the bump
 /// read back, then the entries, each in chunks.
 async fn bump_then_insert(
@@ -169,20 +275,26 @@ async fn bump_then_insert(
             latest.insert(recipient, to_u64(position)?);
         }
     }
+    // In the order of the log's key (recipient, position): inserted in that order, the index
+    // is walked forwards once instead of entered at a random leaf per entry.
+    let mut sorted: Vec<&Entry<'_>> = entries.iter().collect();
+    sorted.sort_by_key(|entry| (entry.recipient, std::cmp::Reverse(entry.back)));
     let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
+    for entry in sorted {
         let position = latest
             .get(&entry.recipient)
             .ok_or_else(|| corrupt("no position for a recipient"))?;
+        let (object, shared_object_id) = entry.object.columns();
         rows.push(identity_update::ActiveModel {
             identity_id: Set(entry.recipient),
             seq: Set(to_i64(position - entry.back)),
             r#type: Set(entry.update.kind.as_str().to_owned()),
-            object: Set(entry.update.object.to_string()),
+            object: Set(object),
             created_at: Set(entry.created_at),
+            shared_object_id: Set(shared_object_id),
         });
     }
-    for chunk in rows.chunks(MAX_BOUND_VALUES / 5) {
+    for chunk in rows.chunks(MAX_BOUND_VALUES / VALUES_PER_ENTRY) {
         identity_update::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(txn)
             .await
@@ -202,34 +314,37 @@ async fn bump_and_insert_in_one_statement(
     let first = 2 * counts.len() + 1;
     let rows: Vec<String> = (0..entries.len())
         .map(|i| {
-            let p = first + 5 * i;
+            let p = first + VALUES_PER_ENTRY * i;
             format!(
-                "(${}::uuid, ${}::bigint, ${}::text, ${}::text, ${}::timestamptz)",
+                "(${}::uuid, ${}::bigint, ${}::text, ${}::text, ${}::timestamptz, ${}::uuid)",
                 p,
                 p + 1,
                 p + 2,
                 p + 3,
-                p + 4
+                p + 4,
+                p + 5
             )
         })
         .collect();
     let sql = format!(
         "WITH bumped AS ({bump}) \
-         INSERT INTO identity_updates (identity_id, seq, type, object, created_at) \
-         SELECT e.identity_id, bumped.latest - e.back, e.type, e.object, e.created_at \
-         FROM (VALUES {}) AS e (identity_id, back, type, object, created_at) \
+         INSERT INTO identity_updates (identity_id, seq, type, object, created_at, shared_object_id) \
+         SELECT e.identity_id, bumped.latest - e.back, e.type, e.object, e.created_at, e.shared_object_id \
+         FROM (VALUES {}) AS e (identity_id, back, type, object, created_at, shared_object_id) \
          JOIN bumped ON bumped.identity_id = e.identity_id \
          RETURNING identity_id, seq",
         rows.join(", ")
     );
     let mut values: Vec<sea_orm::Value> = bump_values(counts).collect();
     for entry in entries {
+        let (object, shared_object_id) = entry.object.columns();
         values.extend([
             entry.recipient.into(),
             to_i64(entry.back).into(),
             entry.update.kind.as_str().into(),
-            entry.update.object.to_string().into(),
+            object.into(),
             entry.created_at.into(),
+            shared_object_id.into(),
         ]);
     }
     let returned = txn
@@ -270,14 +385,16 @@ async fn load(
     limit: usize,
     db: &impl ConnectionTrait,
 ) -> Result<Vec<SequencedUpdate>, StoreError> {
-    select
+    let rows = select
         .limit(u64::try_from(limit).unwrap_or(u64::MAX))
         .all(db)
         .await
-        .map_err(store_error)?
+        .map_err(store_error)?;
+    Ok(resolve(db, rows)
+        .await?
         .into_iter()
-        .map(SequencedUpdate::try_from)
-        .collect()
+        .map(|(_, update)| update)
+        .collect())
 }
 
 pub(super) async fn positions(
@@ -329,20 +446,19 @@ pub(super) async fn created_between(
             ),
         );
     }
-    select
+    let rows = select
         .order_by_asc(CreatedAt)
         .order_by_asc(IdentityId)
         .order_by_asc(Seq)
         .limit(u64::try_from(limit).unwrap_or(u64::MAX))
         .all(db)
         .await
-        .map_err(store_error)?
+        .map_err(store_error)?;
+    Ok(resolve(db, rows)
+        .await?
         .into_iter()
-        .map(|row| {
-            let created_at = row.created_at;
-            SequencedUpdate::try_from(row).map(|update| LoggedUpdate { created_at, update })
-        })
-        .collect()
+        .map(|(created_at, update)| LoggedUpdate { created_at, update })
+        .collect())
 }
 
 pub(super) async fn publisher_heartbeat(
@@ -423,5 +539,12 @@ pub(super) async fn prune(
         .await
         .map_err(store_error)?
         .rows_affected();
+    // Shared objects go with the entries of their age; an entry pruned for its identity's
+    // count leaves its object to the others referring to it, until that age.
+    shared_update_object::Entity::delete_many()
+        .filter(shared_update_object::Column::CreatedAt.lt(now - retention.max_age))
+        .exec(db)
+        .await
+        .map_err(store_error)?;
     Ok(by_age + by_count)
 }

@@ -147,9 +147,11 @@ impl BoxService {
             created_at: now,
             referrer_id,
         };
-        let object =
+        // One object shared by every member's update.
+        let object = std::sync::Arc::new(
             serde_json::to_value(event.new_event_view(sender.clone(), self.config().owner_org_id))
-                .map_err(Error::internal)?;
+                .map_err(Error::internal)?,
+        );
 
         let mut changes: Vec<Change> = membership.into_iter().collect();
         changes.push(Change::AddEvent(event.clone()));

@@ -98,7 +98,7 @@ impl BoxService {
             recipient: caller.identity_id,
             update: RealtimeUpdate {
                 kind: UpdateType::NotificationAcknowledged,
-                object: json!({"ids": pending, "acknowledged_at": at}),
+                object: json!({"ids": pending, "acknowledged_at": at}).into(),
             },
         };
         self.publish_ephemeral(&[frame]).await;

@@ -130,7 +130,7 @@ impl Replay {
 fn resync_frame(since: u64, oldest: u64, latest: u64) -> Frame {
     RealtimeUpdate {
         kind: UpdateType::ResyncRequired,
-        object: serde_json::json!({"since": since, "oldest": oldest, "latest": latest}),
+        object: serde_json::json!({"since": since, "oldest": oldest, "latest": latest}).into(),
     }
     .to_frame()
 }
@@ -317,7 +317,8 @@ impl SocketSession {
             recipient: self.identity_id,
             update: RealtimeUpdate {
                 kind: UpdateType::Ack,
-                object: serde_json::json!({"sender_id": ack.sender_id, "box_id": ack.box_id}),
+                object: serde_json::json!({"sender_id": ack.sender_id, "box_id": ack.box_id})
+                    .into(),
             },
         };
         self.service.publish_ephemeral(&[echo]).await;

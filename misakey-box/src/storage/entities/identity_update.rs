@@ -8,9 +8,12 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,
     pub r#type: String,
-    /// JSON text.
+    /// JSON text; empty when the object is shared (`shared_object_id`).
     pub object: String,
     pub created_at: DateTimeUtc,
+    /// The `shared_update_objects` row holding the object, for an update that reached several
+    /// identities at once.
+    pub shared_object_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,3 +15,4 @@ pub mod identity_notification;
 pub mod identity_position;
 pub mod identity_update;
 pub mod outbox_publisher;
+pub mod shared_update_object;

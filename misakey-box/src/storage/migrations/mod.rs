@@ -7,6 +7,7 @@ mod m20261128_000001_initial;
 mod m20261128_000002_update_logs;
 mod m20261128_000003_publisher_checkpoints;
 mod m20261202_000004_box_members;
+mod m20261202_000005_shared_update_objects;
 
 /// The migrations of the box tables, in order.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_update_logs::Migration),
             Box::new(m20261128_000003_publisher_checkpoints::Migration),
             Box::new(m20261202_000004_box_members::Migration),
+            Box::new(m20261202_000005_shared_update_objects::Migration),
         ]
     }
 }
