@@ -111,8 +111,8 @@ impl From<KeyShare> for box_key_share::Model {
 const UNREAD_ROWS_PER_STATEMENT: usize = 5_000;
 
 /// Counts reset per statement: two bound values each, in a condition whose size the
-/// databases' parsers handle quickly.
-const RESETS_PER_STATEMENT: usize = 500;
+/// databases' parsers handle quickly. A power of two: see the padding below.
+const RESETS_PER_STATEMENT: usize = 512;
 
 /// What a batch does to one unread count, its changes taken in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,9 +386,13 @@ async fn write_unread_counts(
     // `IN` list.)
     let backend = txn.get_database_backend();
     for chunk in resets.chunks(RESETS_PER_STATEMENT) {
+        // Padded to a power of two by repeating the last pair: ten statement texts in all, so
+        // that the prepared statements are reused instead of parsed for every batch of acks.
+        let padded = chunk.len().next_power_of_two();
+        let pairs = (0..padded).map(|i| chunk[i.min(chunk.len() - 1)]);
         let mut sql = String::from("DELETE FROM box_unread_counts WHERE ");
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
-        for (i, (identity_id, box_id)) in chunk.iter().enumerate() {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(padded * 2);
+        for (i, (identity_id, box_id)) in pairs.enumerate() {
             if i > 0 {
                 sql.push_str(" OR ");
             }
@@ -403,8 +407,8 @@ async fn write_unread_counts(
                 }
                 _ => sql.push_str("(identity_id = ? AND box_id = ?)"),
             }
-            values.push((*identity_id).into());
-            values.push((*box_id).into());
+            values.push(identity_id.into());
+            values.push(box_id.into());
         }
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
