@@ -575,6 +575,50 @@ async fn a_gap_that_outlasts_the_wait_is_filled_from_the_log() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_socket_holding_too_many_early_frames_fills_the_gap_at_once() {
+    let bed = TestBed::new();
+    alice_contacts_bob(&bed, 2).await; // Alice: 1..=4
+    let bus = InProcessBus::with_queue_capacity(2048);
+    let subscription = bus.subscribe(ALICE_ID).await.unwrap();
+    let mut socket = start_resuming(&bed, subscription, 2048, 4, None).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    alice_contacts_bob(&bed, 513).await; // Alice: 5..=1030, committed
+    let logged_5 = bed
+        .service
+        .socket_session(&bed.alice_caller().await)
+        .replay(4)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+        .0[0]
+        .to_json();
+    // 5 never comes live; 6..=1029 do: 1,024 frames held, the most a socket holds.
+    let published_at = tokio::time::Instant::now();
+    for seq in 6..=1029 {
+        bus.publish(ALICE_ID, &live_frame(seq)).await.unwrap();
+    }
+    let first = match socket.server.next().await {
+        Some(ServerFrame::Text(frame)) => frame.to_json(),
+        other => panic!("expected an update, got {other:?}"),
+    };
+    assert!(
+        published_at.elapsed() < Duration::from_millis(100),
+        "the gap was filled without waiting, after {:?}",
+        published_at.elapsed()
+    );
+    let mut sent = vec![first];
+    sent.extend(texts_until_quiet(&mut socket).await);
+    let mut expected = vec![logged_5];
+    expected.extend((6..=1029).map(|seq| live_frame(seq).to_json()));
+    assert_eq!(
+        sent, expected,
+        "5 from the log, then the 1,024 held frames in order"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_position_beyond_the_log_or_pruned_asks_for_a_resync() {
     let bed = TestBed::new();
     alice_contacts_bob(&bed, 2).await;

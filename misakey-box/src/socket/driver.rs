@@ -178,6 +178,9 @@ where
                                 }
                             },
                         };
+                        if let Err(end) = send_all(&mut outgoing, ready, &settings).await {
+                            return end;
+                        }
                         if order.is_full() {
                             gap_armed = false;
                             if let Err(end) = fill_gaps(&session, &mut order, &mut outgoing, &settings).await {
@@ -185,9 +188,6 @@ where
                             }
                         } else if !order.is_waiting() {
                             gap_armed = false;
-                        }
-                        if let Err(end) = send_all(&mut outgoing, ready, &settings).await {
-                            return end;
                         }
                     }
                     Some(Err(SubscriptionError::Lagged)) => break SocketEnd::Closed(CloseReason::TooSlow),
