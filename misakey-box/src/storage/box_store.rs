@@ -381,38 +381,22 @@ async fn write_unread_counts(
             }
         }
     }
-    // Written out rather than built with sea-query: its expression tree for a long `OR`
-    // cost more than the statement itself under a load of acks. (SQLite has no row-value
-    // `IN` list.)
     let backend = txn.get_database_backend();
     for chunk in resets.chunks(RESETS_PER_STATEMENT) {
         // Padded to a power of two by repeating the last pair: ten statement texts in all, so
         // that the prepared statements are reused instead of parsed for every batch of acks.
         let padded = chunk.len().next_power_of_two();
         let pairs = (0..padded).map(|i| chunk[i.min(chunk.len() - 1)]);
-        let mut sql = String::from("DELETE FROM box_unread_counts WHERE ");
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(padded * 2);
-        for (i, (identity_id, box_id)) in pairs.enumerate() {
-            if i > 0 {
-                sql.push_str(" OR ");
-            }
-            match backend {
-                DbBackend::Postgres => {
-                    let _ = write!(
-                        sql,
-                        "(identity_id = ${} AND box_id = ${})",
-                        2 * i + 1,
-                        2 * i + 2
-                    );
-                }
-                _ => sql.push_str("(identity_id = ? AND box_id = ?)"),
-            }
-            values.push(identity_id.into());
-            values.push(box_id.into());
-        }
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await
-            .map_err(store_error)?;
+        let values: Vec<sea_orm::Value> = pairs
+            .flat_map(|(identity_id, box_id)| [identity_id.into(), box_id.into()])
+            .collect();
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            reset_sql(backend, padded),
+            values,
+        ))
+        .await
+        .map_err(store_error)?;
     }
     for chunk in growths.chunks(UNREAD_ROWS_PER_STATEMENT) {
         box_unread_count::Entity::insert_many(chunk.to_vec())
@@ -432,6 +416,40 @@ async fn write_unread_counts(
             .map_err(store_error)?;
     }
     Ok(())
+}
+
+/// The statement deleting `pairs` unread counts, each given as (identity, box), written out
+/// rather than built with sea-query (its expression tree for a long condition cost more than
+/// the statement itself under a load of acks). PostgreSQL joins the pairs as a `VALUES`
+/// list (an `OR` of 512 conditions took it so long to plan that acks fell behind); SQLite,
+/// which plans the `OR` as one index lookup per pair, gets the `OR`.
+fn reset_sql(backend: DbBackend, pairs: usize) -> String {
+    let mut sql = String::new();
+    match backend {
+        DbBackend::Postgres => {
+            sql.push_str("DELETE FROM box_unread_counts AS u USING (VALUES ");
+            for i in 0..pairs {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "(${}::uuid, ${}::uuid)", 2 * i + 1, 2 * i + 2);
+            }
+            sql.push_str(
+                ") AS r (identity_id, box_id) \
+                 WHERE u.identity_id = r.identity_id AND u.box_id = r.box_id",
+            );
+        }
+        _ => {
+            sql.push_str("DELETE FROM box_unread_counts WHERE ");
+            for i in 0..pairs {
+                if i > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str("(identity_id = ? AND box_id = ?)");
+            }
+        }
+    }
+    sql
 }
 
 #[async_trait]
