@@ -509,17 +509,20 @@ async fn socket_with_positions_5_to_8_logged(
     let socket = start_resuming(bed, subscription, 64, 4, None).await;
     tokio::time::sleep(Duration::from_millis(10)).await; // the socket has started: nothing to catch up
     alice_contacts_bob(bed, 2).await; // Alice: 5..=8, committed
-    let logged = bed
-        .service
+    (socket, logged_after(bed, 4).await)
+}
+
+/// Alice's logged frames after position `after`, as a replay reads them.
+async fn logged_after(bed: &TestBed, after: u64) -> Vec<Frame> {
+    bed.service
         .socket_session(&bed.alice_caller().await)
-        .replay(4)
+        .replay(after)
         .await
         .unwrap()
         .collect()
         .await
         .unwrap()
-        .0;
-    (socket, logged)
+        .0
 }
 
 /// The live frame published for position `seq`, marked so that it can be told from the
@@ -583,17 +586,7 @@ async fn a_socket_holding_too_many_early_frames_fills_the_gap_at_once() {
     let mut socket = start_resuming(&bed, subscription, 2048, 4, None).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     alice_contacts_bob(&bed, 513).await; // Alice: 5..=1030, committed
-    let logged_5 = bed
-        .service
-        .socket_session(&bed.alice_caller().await)
-        .replay(4)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap()
-        .0[0]
-        .to_json();
+    let logged_5 = logged_after(&bed, 4).await[0].to_json();
     // 5 never comes live; 6..=1029 do: 1,024 frames held, the most a socket holds.
     let published_at = tokio::time::Instant::now();
     for seq in 6..=1029 {

@@ -166,14 +166,18 @@ where
                 }
                 update = subscription.next() => match update {
                     Some(Ok(frame)) => {
-                        let ready = match frame.seq() {
-                            None => vec![frame], // ephemeral: no position to keep in order
+                        let (frame, released) = match frame.seq() {
+                            None => (frame, Vec::new()), // ephemeral: no position to keep in order
                             Some(seq) => match order.arrive(seq, frame) {
-                                Arrival::Send(ready) => ready,
+                                Arrival::Send(frame, released) => (frame, released),
                                 Arrival::Duplicate => continue,
-                                Arrival::Held if order.is_full() => Vec::new(),
                                 Arrival::Held => {
-                                    if !gap_armed {
+                                    if order.is_full() {
+                                        gap_armed = false;
+                                        if let Err(end) = Box::pin(fill_gaps(&session, &mut order, &mut outgoing, &settings)).await {
+                                            break end;
+                                        }
+                                    } else if !gap_armed {
                                         gap_timer.as_mut().reset(Instant::now() + GAP_WAIT);
                                         gap_armed = true;
                                     }
@@ -181,15 +185,13 @@ where
                                 }
                             },
                         };
-                        if let Err(end) = send_all(&mut outgoing, ready, &settings).await {
+                        if !send(&mut outgoing, ServerFrame::Text(frame), &settings).await {
+                            return SocketEnd::SendFailed;
+                        }
+                        if let Err(end) = send_all(&mut outgoing, released, &settings).await {
                             return end;
                         }
-                        if order.is_full() {
-                            gap_armed = false;
-                            if let Err(end) = Box::pin(fill_gaps(&session, &mut order, &mut outgoing, &settings)).await {
-                                break end;
-                            }
-                        } else if !order.is_waiting() {
+                        if !order.is_waiting() {
                             gap_armed = false;
                         }
                     }

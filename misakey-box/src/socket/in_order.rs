@@ -28,8 +28,9 @@ pub(super) struct InOrder {
 /// What became of a durable frame that arrived.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Arrival {
-    /// These frames go out now, in this order: the frame, then those it was missing for.
-    Send(Vec<Frame>),
+    /// These go out now, in this order: the frame, then those that waited for it (none, in
+    /// the usual case: no allocation per frame).
+    Send(Frame, Vec<Frame>),
     /// Its position was sent already (replayed, or published twice by the relay).
     Duplicate,
     /// It waits for the positions before it.
@@ -71,9 +72,7 @@ impl InOrder {
             return Arrival::Held;
         }
         self.last = seq;
-        let mut ready = vec![frame];
-        ready.extend(self.release());
-        Arrival::Send(ready)
+        Arrival::Send(frame, self.release())
     }
 
     /// The first missing stretch: the positions after the first field up to the second.
@@ -118,7 +117,10 @@ mod tests {
     }
 
     fn send(seqs: &[u64]) -> Arrival {
-        Arrival::Send(seqs.iter().map(|&seq| frame(seq)).collect())
+        Arrival::Send(
+            frame(seqs[0]),
+            seqs[1..].iter().map(|&seq| frame(seq)).collect(),
+        )
     }
 
     #[test]

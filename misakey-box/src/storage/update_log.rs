@@ -93,7 +93,7 @@ async fn resolve(
 #[derive(Debug, Clone)]
 enum EntryObject {
     /// In the entry itself: an update for one identity.
-    Inline(Arc<str>),
+    Inline(String),
     /// In this `shared_update_objects` row: an update that reached several identities.
     Shared(Uuid),
 }
@@ -102,7 +102,7 @@ impl EntryObject {
     /// The entry's `object` and `shared_object_id` columns.
     fn columns(&self) -> (String, Option<Uuid>) {
         match self {
-            Self::Inline(text) => (text.to_string(), None),
+            Self::Inline(text) => (text.clone(), None),
             Self::Shared(id) => (String::new(), Some(*id)),
         }
     }
@@ -170,7 +170,7 @@ pub(super) async fn append(
             });
             objects.extend(std::iter::repeat_n(EntryObject::Shared(id), run));
         } else {
-            objects.push(EntryObject::Inline(Arc::from(text)));
+            objects.push(EntryObject::Inline(text));
         }
     }
     for chunk in shared.chunks(MAX_BOUND_VALUES / 3) {
