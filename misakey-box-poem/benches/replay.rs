@@ -16,7 +16,8 @@ use futures::StreamExt as _;
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::{AddressedUpdate, RealtimeUpdate, UpdateType};
 use misakey_box::http::{HttpApi, HttpSettings};
-use misakey_box::{BoxService, Config, Ports};
+use misakey_box::ports::Retention;
+use misakey_box::{BoxService, Config, Maintenance, Ports};
 use misakey_box_testkit::ALICE_TOKEN;
 use misakey_box_testkit::builders::ALICE_ID;
 use misakey_box_testkit::conformance::fixtures;
@@ -65,6 +66,9 @@ async fn bench(database: &str, updates: u64, runs: usize) {
     let started = Instant::now();
     for n in 0..updates / PER_RECORD {
         let mut record = sample_contact(n + 1, &format!("cmVwbGF5{n}"));
+        // Written now: the samples' fixed instant is older than the log's retention, and the
+        // service would prune every entry at startup.
+        record.created_at = chrono::Utc::now();
         record.updates = (0..PER_RECORD)
             .map(|i| AddressedUpdate {
                 recipient: ALICE_ID,
@@ -83,7 +87,14 @@ async fn bench(database: &str, updates: u64, runs: usize) {
 
     let (service, running) = BoxService::start(
         Ports::with_storage(Arc::new((*db).clone()), Arc::new(InProcessBus::new())),
-        Config::new(uuid::Uuid::nil()),
+        // The log keeps every update written (the default keeps 10,000 per identity).
+        Config::new(uuid::Uuid::nil()).with_maintenance(Maintenance {
+            retention: Retention {
+                max_per_identity: updates,
+                ..Maintenance::default().retention
+            },
+            ..Maintenance::default()
+        }),
     )
     .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
