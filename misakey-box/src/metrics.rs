@@ -9,6 +9,7 @@
 //! | `socket_closes_total` | counter | `code` (a close code, `client`, or `dropped`) | how sockets ended |
 //! | `frames_sent_total` | counter | `type` (an update type, `ping`, `close`) | frames sent to clients |
 //! | `frames_received_total` | counter | | frames received from clients |
+//! | `socket_gap_fills_total` | counter | | gaps in a socket's live updates filled from the log (a frame waited longer than the in-order wait) |
 //! | `http_requests_total` | counter | `route` (the pattern, `/box-users/:id/contact`; `unknown`), `status` | answered requests |
 //! | `http_request_duration_seconds` | histogram | `route` | time to answer |
 //! | `contacts_total` | counter | `outcome` (`created` or an error code) | contact requests |
@@ -92,6 +93,13 @@ pub(crate) fn frame_sent(kind: &'static str) {
         .position(|known| known == kind)
         .unwrap_or(counters.sent.len() - 1);
     counters.sent[index].increment(1);
+}
+
+/// A socket read a gap in its live updates from the log: the frames around it came out of
+/// order and the missing one did not arrive within the in-order wait. Rare unless the server
+/// is overloaded; each costs a log read.
+pub(crate) fn gap_filled() {
+    counter!("misakey_box_socket_gap_fills_total").increment(1);
 }
 
 /// A frame came from a client.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use futures::channel::mpsc;
 use futures::{SinkExt as _, StreamExt as _};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use misakey_box::SocketSubscription;
 use misakey_box::bus::InProcessBus;
 use misakey_box::domain::Frame;
@@ -535,6 +536,9 @@ fn live_frame(seq: u64) -> Frame {
 
 #[tokio::test(start_paused = true)]
 async fn frames_arriving_out_of_order_are_sent_in_order_without_reading_the_log() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
     let bed = TestBed::new();
     let bus = InProcessBus::new();
     let (mut socket, _logged) = socket_with_positions_5_to_8_logged(&bed, &bus).await;
@@ -551,10 +555,26 @@ async fn frames_arriving_out_of_order_are_sent_in_order_without_reading_the_log(
         [5, 6, 7].map(|seq| live_frame(seq).to_json()).to_vec(),
         "7 and 6 waited for 5; none came from the log; the second 6 was dropped"
     );
+    assert_eq!(gap_fills(&snapshotter), vec![], "no gap fill counted");
+}
+
+/// The gap fills counted while the test runs on this thread (the driver's task included: a
+/// `tokio::test` runtime runs its tasks on the test's thread).
+fn gap_fills(snapshotter: &Snapshotter) -> Vec<(String, DebugValue)> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "misakey_box_socket_gap_fills_total")
+        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_gap_that_outlasts_the_wait_is_filled_from_the_log() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
     let bed = TestBed::new();
     let bus = InProcessBus::new();
     let (mut socket, logged) = socket_with_positions_5_to_8_logged(&bed, &bus).await;
@@ -575,6 +595,14 @@ async fn a_gap_that_outlasts_the_wait_is_filled_from_the_log() {
     let mut expected: Vec<_> = logged[..2].iter().map(Frame::to_json).collect();
     expected.push(live_frame(7).to_json());
     assert_eq!(sent, expected, "5 and 6 from the log, then the live 7");
+    assert_eq!(
+        gap_fills(&snapshotter),
+        vec![(
+            "misakey_box_socket_gap_fills_total".to_owned(),
+            DebugValue::Counter(1)
+        )],
+        "one gap read from the log, and counted"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -271,6 +271,7 @@ async fn fill_gaps<O: Sink<ServerFrame> + Unpin>(
     settings: &SocketSettings,
 ) -> Result<(), SocketEnd> {
     while let Some((after, up_to)) = order.gap() {
+        crate::metrics::gap_filled();
         let replay = session.replay_between(after, Some(up_to)).await.map_err(|error| {
             tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
             SocketEnd::Closed(CloseReason::LogUnavailable)
