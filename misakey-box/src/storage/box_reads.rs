@@ -38,19 +38,25 @@ impl BoxReads for SeaOrmStorage {
     }
 
     async fn members(&self, box_id: Uuid) -> Result<Vec<Member>, StoreError> {
-        let rows = box_member::Entity::find()
-            .filter(box_member::Column::BoxId.eq(box_id))
-            .order_by_asc(box_member::Column::JoinedAt)
-            .order_by_asc(box_member::Column::IdentityId)
+        use box_member::Column;
+        // Read by column position: every event posted reads its box's members, and a model
+        // built by column name looks each name up in each row.
+        let rows: Vec<(Uuid, chrono::DateTime<chrono::Utc>, Uuid)> = box_member::Entity::find()
+            .select_only()
+            .columns([Column::IdentityId, Column::JoinedAt, Column::JoinEventId])
+            .filter(Column::BoxId.eq(box_id))
+            .order_by_asc(Column::JoinedAt)
+            .order_by_asc(Column::IdentityId)
+            .into_tuple()
             .all(&self.db)
             .await
             .map_err(store_error)?;
         Ok(rows
             .into_iter()
-            .map(|row| Member {
-                identity_id: row.identity_id,
-                joined_at: row.joined_at,
-                join_event_id: row.join_event_id,
+            .map(|(identity_id, joined_at, join_event_id)| Member {
+                identity_id,
+                joined_at,
+                join_event_id,
             })
             .collect())
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait,
@@ -361,11 +361,7 @@ async fn write_unread_counts(
     let mut resets = Vec::new();
     for ((identity_id, box_id), effect) in effects {
         match effect {
-            UnreadEffect::Add(n) => growths.push(box_unread_count::ActiveModel {
-                identity_id: Set(identity_id),
-                box_id: Set(box_id),
-                count: Set(n),
-            }),
+            UnreadEffect::Add(n) => growths.push((identity_id, box_id, n)),
             UnreadEffect::Set(0) => resets.push((identity_id, box_id)),
             UnreadEffect::Set(n) => {
                 box_unread_count::Entity::insert(box_unread_count::ActiveModel {
@@ -409,23 +405,52 @@ async fn write_unread_counts(
         .map_err(store_error)?;
     }
     for chunk in growths.chunks(UNREAD_ROWS_PER_STATEMENT) {
-        box_unread_count::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    box_unread_count::Column::IdentityId,
-                    box_unread_count::Column::BoxId,
-                ])
-                .value(
-                    count,
-                    Expr::col((box_unread_count::Entity, count)).add(Expr::cust("excluded.count")),
-                )
-                .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await
-            .map_err(store_error)?;
+        let values: Vec<sea_orm::Value> = chunk
+            .iter()
+            .flat_map(|(identity_id, box_id, n)| {
+                [(*identity_id).into(), (*box_id).into(), (*n).into()]
+            })
+            .collect();
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            grow_sql(backend, chunk.len()),
+            values,
+        ))
+        .await
+        .map_err(store_error)?;
     }
     Ok(())
+}
+
+/// The statement growing `rows` unread counts by the amounts given, each row as (identity,
+/// box, amount), written out rather than built with sea-query (a message to a thousand
+/// members grows 999 counts, and building their models and the statement cost more than the
+/// upsert).
+fn grow_sql(backend: DbBackend, rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO box_unread_counts (identity_id, box_id, count) VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        match backend {
+            DbBackend::Postgres => {
+                let _ = write!(
+                    sql,
+                    "(${}, ${}, ${})",
+                    3 * row + 1,
+                    3 * row + 2,
+                    3 * row + 3
+                );
+            }
+            _ => sql.push_str("(?, ?, ?)"),
+        }
+    }
+    sql.push_str(
+        " ON CONFLICT (identity_id, box_id) \
+         DO UPDATE SET count = box_unread_counts.count + excluded.count",
+    );
+    sql
 }
 
 /// The statement deleting `pairs` unread counts, each given as (identity, box), written out
