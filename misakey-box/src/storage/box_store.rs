@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::entities::{
     box_event, box_key_share, box_member, box_unread_count, crypto_action, identity_notification,
 };
-use super::{SeaOrmStorage, corrupt, store_error, update_log};
+use super::{SeaOrmStorage, corrupt, placeholder_rows, store_error, update_log};
 use crate::domain::{
     CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification, NotificationType,
     SequencedUpdate,
@@ -423,34 +423,15 @@ async fn write_unread_counts(
 }
 
 /// The statement growing `rows` unread counts by the amounts given, each row as (identity,
-/// box, amount), written out rather than built with sea-query (a message to a thousand
-/// members grows 999 counts, and building their models and the statement cost more than the
-/// upsert).
+/// box, amount), written out (see `placeholder_rows`): a message to a thousand members grows
+/// 999 counts.
 fn grow_sql(backend: DbBackend, rows: usize) -> String {
-    let mut sql =
-        String::from("INSERT INTO box_unread_counts (identity_id, box_id, count) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        match backend {
-            DbBackend::Postgres => {
-                let _ = write!(
-                    sql,
-                    "(${}, ${}, ${})",
-                    3 * row + 1,
-                    3 * row + 2,
-                    3 * row + 3
-                );
-            }
-            _ => sql.push_str("(?, ?, ?)"),
-        }
-    }
-    sql.push_str(
-        " ON CONFLICT (identity_id, box_id) \
+    format!(
+        "INSERT INTO box_unread_counts (identity_id, box_id, count) VALUES {} \
+         ON CONFLICT (identity_id, box_id) \
          DO UPDATE SET count = box_unread_counts.count + excluded.count",
-    );
-    sql
+        placeholder_rows(backend, rows, 3)
+    )
 }
 
 /// The statement deleting `pairs` unread counts, each given as (identity, box), written out

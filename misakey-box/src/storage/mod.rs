@@ -212,3 +212,28 @@ fn is_connection_failure(error: &sea_orm::sqlx::Error) -> bool {
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::backend(what.into())
 }
+
+/// `rows` parenthesised rows of `columns` placeholders each, for a multi-row `VALUES` list:
+/// `(?, ?), (?, ?)` on SQLite, `($1, $2), ($3, $4)` on PostgreSQL. Large statements are
+/// written out this way rather than built with sea-query, whose models and expression trees
+/// cost more than the write for the thousands of values of a box event.
+fn placeholder_rows(backend: DbBackend, rows: usize, columns: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                DbBackend::Postgres => {
+                    let _ = write!(sql, "${}", row * columns + column + 1);
+                }
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}

@@ -2,7 +2,6 @@
 //! reading for replays and for the relay, the publishers' checkpoints, and pruning.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{identity_position, identity_update, outbox_publisher, shared_update_object};
-use super::{corrupt, store_error};
+use super::{corrupt, placeholder_rows, store_error};
 use crate::domain::{AddressedUpdate, RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
 use crate::ports::{
@@ -220,16 +219,13 @@ pub(super) async fn append(
 }
 
 /// The position bump, as `INSERT ... ON CONFLICT` rows listed in id order (concurrent
-/// transactions lock them in the same order), with `placeholder(i)` for the i-th bound value.
-fn bump_sql(recipients: usize, placeholder: impl Fn(usize) -> String) -> String {
-    let rows: Vec<String> = (0..recipients)
-        .map(|i| format!("({}, {})", placeholder(2 * i), placeholder(2 * i + 1)))
-        .collect();
+/// transactions lock them in the same order), its values numbered from the first.
+fn bump_sql(backend: DbBackend, recipients: usize) -> String {
     format!(
         "INSERT INTO identity_positions (identity_id, latest) VALUES {} \
          ON CONFLICT (identity_id) DO UPDATE SET latest = identity_positions.latest + excluded.latest \
          RETURNING identity_id, latest",
-        rows.join(", ")
+        placeholder_rows(backend, recipients, 2)
     )
 }
 
@@ -264,10 +260,7 @@ async fn bump_then_insert(
     // Chunks keep the id order: concurrent transactions still lock rows in the same order.
     for chunk in recipients.chunks(MAX_BOUND_VALUES / 2) {
         let chunk: BTreeMap<Uuid, u64> = chunk.iter().copied().collect();
-        let bump = bump_sql(chunk.len(), |i| match backend {
-            DbBackend::Postgres => format!("${}", i + 1),
-            _ => "?".to_owned(),
-        });
+        let bump = bump_sql(backend, chunk.len());
         let rows = txn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
@@ -313,31 +306,13 @@ async fn bump_then_insert(
     Ok(latest)
 }
 
-/// The statement inserting `rows` log entries, written out rather than built from models
-/// with sea-query: for an event reaching a thousand members, building the models and the
-/// statement cost more instructions than SQLite's own insert.
+/// The statement inserting `rows` log entries, written out (see `placeholder_rows`).
 fn insert_entries_sql(backend: DbBackend, rows: usize) -> String {
-    let mut sql = String::with_capacity(110 + rows * 40);
-    sql.push_str(
+    format!(
         "INSERT INTO identity_updates \
-         (identity_id, seq, type, object, created_at, shared_object_id) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..VALUES_PER_ENTRY {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                DbBackend::Postgres => {
-                    let _ = write!(sql, "${}", row * VALUES_PER_ENTRY + column + 1);
-                }
-                _ => sql.push('?'),
-            }
-        }
-        sql.push(')');
-    }
-    sql
+         (identity_id, seq, type, object, created_at, shared_object_id) VALUES {}",
+        placeholder_rows(backend, rows, VALUES_PER_ENTRY)
+    )
 }
 
 /// PostgreSQL: the bump and the entries in one round trip, the entries' positions computed
@@ -347,7 +322,7 @@ async fn bump_and_insert_in_one_statement(
     entries: &[Entry<'_>],
     counts: &BTreeMap<Uuid, u64>,
 ) -> Result<BTreeMap<Uuid, u64>, StoreError> {
-    let bump = bump_sql(counts.len(), |i| format!("${}", i + 1));
+    let bump = bump_sql(DbBackend::Postgres, counts.len());
     let first = 2 * counts.len() + 1;
     let rows: Vec<String> = (0..entries.len())
         .map(|i| {
