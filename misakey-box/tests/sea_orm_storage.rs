@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use misakey_box::domain::{AddressedUpdate, RealtimeUpdate, UpdateType};
 use misakey_box::error::StoreError;
 use misakey_box::fixtures::{FixtureToken, Fixtures};
 use misakey_box::ports::BoxReads as _;
@@ -796,47 +795,5 @@ async fn thousands_of_fixtures_load_in_one_go(db: &TestDatabase) {
             .unwrap()
             .map(|t| t.identity_id),
         Some(uuid::Uuid::from_u128(0xf1_0000 + 2499))
-    );
-}
-
-/// On a SQLite file, what is committed reaches the database file without another write and
-/// without a writer doing it: the storage's own task copies the write-ahead log back (SQLite's
-/// automatic checkpoints, which would make a writer wait, are off).
-#[tokio::test]
-async fn a_sqlite_file_is_checkpointed_in_the_background() {
-    let path = std::env::temp_dir().join(format!(
-        "misakey-box-checkpoints-{}.db",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let storage = SeaOrmStorage::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let file_size = || std::fs::metadata(&path).map_or(0, |meta| meta.len());
-    // About 2 MB of log entries, in the write-ahead log once committed.
-    let mut record = sample_contact(1, "Y2hlY2twb2ludA");
-    record.created_at = chrono::Utc::now();
-    record.updates = (0..2_000)
-        .map(|n| AddressedUpdate {
-            recipient: ALICE_ID,
-            update: RealtimeUpdate {
-                kind: UpdateType::Notification,
-                object: serde_json::json!({"n": n, "padding": "p".repeat(1_000)}).into(),
-            },
-        })
-        .collect();
-    storage.save_contact(&record).await.unwrap();
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while file_size() < 2_000_000 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let size = file_size();
-    drop(storage);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    assert!(
-        size >= 2_000_000,
-        "the database file holds the committed entries within 10 s ({size} bytes)"
     );
 }

@@ -17,7 +17,6 @@
 mod box_reads;
 mod box_store;
 mod change_batches;
-mod checkpoints;
 pub mod entities;
 mod fixtures;
 mod identity_directory;
@@ -61,9 +60,6 @@ pub struct SeaOrmStorage {
     write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Change sets waiting to be written together (see `change_batches`).
     batches: Arc<change_batches::ChangeBatches>,
-    /// On a SQLite file, the task copying the write-ahead log back into the database (see
-    /// `checkpoints`); held for its drop, which stops it with the last clone.
-    _checkpoints: Option<Arc<checkpoints::Checkpointer>>,
 }
 
 impl SeaOrmStorage {
@@ -113,11 +109,11 @@ impl SeaOrmStorage {
                         .synchronous(SqliteSynchronous::Normal)
                         // An event reaching a thousand members touches a thousand pages of
                         // the log's index: a page cache that holds them (32 MiB, not the
-                        // default 2 MiB).
+                        // default 2 MiB) and a checkpoint every 10,000 pages (not 1,000), so
+                        // that a page written by every commit is copied back once per
+                        // checkpoint rather than after nearly every commit.
                         .pragma("cache_size", "-32768")
-                        // No checkpoint in a writer's turn: a task of the storage's own
-                        // checkpoints (see `checkpoints`).
-                        .pragma("wal_autocheckpoint", "0")
+                        .pragma("wal_autocheckpoint", "10000")
                         // A statement that writes many rows keeps a copy of every page it
                         // changes, to undo itself alone: in memory, not in a temporary file
                         // opened, written and closed per statement.
@@ -127,12 +123,9 @@ impl SeaOrmStorage {
         let db = Database::connect(options).await.map_err(store_error)?;
         let sqlite = db.get_database_backend() == DbBackend::Sqlite;
         let write_turns = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let checkpoints =
-            (sqlite && !in_memory).then(|| Arc::new(checkpoints::Checkpointer::start(db.clone())));
         let storage = Self {
             db,
             write_turns,
-            _checkpoints: checkpoints,
             batches: Arc::new(change_batches::ChangeBatches::new(if sqlite {
                 1
             } else {
