@@ -1184,6 +1184,90 @@ pub async fn an_update_shared_by_many_recipients_reads_back_whole<S: ContractSto
     );
 }
 
+/// Pruning a log larger than one step of the store's pruning (sea-orm deletes at most 1,000
+/// entries per transaction and reads 256 identities at a time) removes every entry due, and
+/// only those.
+pub async fn pruning_a_large_log_removes_every_entry_due<S: ContractStore + ?Sized>(store: &S) {
+    let identities: Vec<Uuid> = (1..=600).map(|k| sample_id(12, k)).collect();
+    // Two updates to every identity, in one change set created `seconds` after the start.
+    let set = |seconds: i64| ChangeSet {
+        changes: Vec::new(),
+        updates: identities
+            .iter()
+            .flat_map(|identity| {
+                (0..2).map(move |n| AddressedUpdate {
+                    recipient: *identity,
+                    update: RealtimeUpdate {
+                        kind: UpdateType::Notification,
+                        object: json!({"at": seconds, "n": n}).into(),
+                    },
+                })
+            })
+            .collect(),
+        created_at: default_instant() + TimeDelta::seconds(seconds),
+    };
+    // And one identity with 1,201 entries, all recent.
+    let heavy = sample_id(12, 1000);
+    let heavy_set = ChangeSet {
+        changes: Vec::new(),
+        updates: (0..1_201)
+            .map(|n| AddressedUpdate {
+                recipient: heavy,
+                update: RealtimeUpdate {
+                    kind: UpdateType::Notification,
+                    object: json!({"heavy": n}).into(),
+                },
+            })
+            .collect(),
+        created_at: default_instant() + TimeDelta::seconds(10),
+    };
+    store.commit(&set(0)).await.unwrap();
+    let recent = store.commit(&set(10)).await.unwrap();
+    let heavy_last = store.commit(&heavy_set).await.unwrap().pop().unwrap();
+    let now = default_instant() + TimeDelta::seconds(10);
+
+    // By age: the 1,200 entries of the first set, past one step.
+    let five_seconds = Retention {
+        max_per_identity: 10_000,
+        max_age: TimeDelta::seconds(5),
+    };
+    assert_eq!(store.prune_updates(five_seconds, now).await.unwrap(), 1_200);
+    for identity in &identities {
+        assert_eq!(
+            store.log_positions(*identity).await.unwrap(),
+            LogPositions {
+                oldest: 3,
+                latest: 4
+            }
+        );
+    }
+
+    // By count: one entry of each of 600 identities (past two steps of identities) and 1,200
+    // of the heavy one (past one step of entries).
+    let keep_one = Retention {
+        max_per_identity: 1,
+        max_age: TimeDelta::days(1),
+    };
+    assert_eq!(
+        store.prune_updates(keep_one, now).await.unwrap(),
+        600 + 1_200
+    );
+    assert_eq!(
+        store.updates_after(heavy, 0, 10).await.unwrap(),
+        vec![heavy_last]
+    );
+    for identity in &identities {
+        let kept: Vec<SequencedUpdate> = recent
+            .iter()
+            .filter(|update| update.recipient == *identity)
+            .skip(1)
+            .cloned()
+            .collect();
+        assert_eq!(store.updates_after(*identity, 0, 10).await.unwrap(), kept);
+    }
+    assert_eq!(store.prune_updates(keep_one, now).await.unwrap(), 0);
+}
+
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
@@ -1219,6 +1303,7 @@ macro_rules! store_contract_tests {
             members_join_once_and_boxes_read_back,
             a_change_set_reaching_thousands_commits_whole,
             an_update_shared_by_many_recipients_reads_back_whole,
+            pruning_a_large_log_removes_every_entry_due,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

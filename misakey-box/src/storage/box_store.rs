@@ -509,8 +509,52 @@ impl UpdateLog for SeaOrmStorage {
         retention: Retention,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
-        update_log::prune(&self.db, retention, now).await
+        use update_log::{AgedTable, PRUNE_CHUNK, PRUNE_IDENTITIES};
+        let before = now - retention.max_age;
+        let mut removed = 0;
+        // Every step takes the write turn on its own: writers go between the steps.
+        loop {
+            let _turn = self.write_turn().await;
+            let gone = update_log::prune_older_chunk(&self.db, AgedTable::Entries, before).await?;
+            removed += gone;
+            if gone < PRUNE_CHUNK {
+                break;
+            }
+        }
+        let mut after = None;
+        loop {
+            let identities =
+                update_log::identities_beyond(&self.db, retention.max_per_identity, after).await?;
+            let Some(&(last, _)) = identities.last() else {
+                break;
+            };
+            after = Some(last);
+            for (identity, latest) in &identities {
+                let through = latest.saturating_sub(retention.max_per_identity);
+                loop {
+                    let _turn = self.write_turn().await;
+                    let gone = update_log::prune_through(&self.db, *identity, through).await?;
+                    removed += gone;
+                    if gone < PRUNE_CHUNK {
+                        break;
+                    }
+                }
+            }
+            if (identities.len() as u64) < PRUNE_IDENTITIES {
+                break;
+            }
+        }
+        // Shared objects go with the entries of their age; an entry pruned for its identity's
+        // count leaves its object to the others referring to it, until that age.
+        loop {
+            let _turn = self.write_turn().await;
+            let gone =
+                update_log::prune_older_chunk(&self.db, AgedTable::SharedObjects, before).await?;
+            if gone < PRUNE_CHUNK {
+                break;
+            }
+        }
+        Ok(removed)
     }
 }
 

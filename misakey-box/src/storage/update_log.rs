@@ -16,9 +16,7 @@ use super::entities::{identity_position, identity_update, outbox_publisher, shar
 use super::{corrupt, placeholder_rows, store_error};
 use crate::domain::{AddressedUpdate, RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
-use crate::ports::{
-    ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat, Retention,
-};
+use crate::ports::{ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat};
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -555,43 +553,108 @@ pub(super) async fn remove_publisher(
     Ok(())
 }
 
-pub(super) async fn prune(
+/// Rows one pruning statement deletes at most. Pruning goes in such steps, each its own
+/// transaction, so that writers wait milliseconds behind it whatever the size of the log: one
+/// statement over the whole log held SQLite's only writer for 2.8 s at 3.9 million entries,
+/// every minute.
+pub(super) const PRUNE_CHUNK: u64 = 1_000;
+/// Identities read at once when looking for those with entries to prune by count.
+pub(super) const PRUNE_IDENTITIES: u64 = 256;
+
+/// A table pruned by age: its rows' key and the column of their creation time.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum AgedTable {
+    Entries,
+    SharedObjects,
+}
+
+/// Deletes at most [`PRUNE_CHUNK`] rows of `table` created before `before`, the oldest first;
+/// returns how many went (fewer than the chunk: none older are left).
+pub(super) async fn prune_older_chunk(
     db: &impl ConnectionTrait,
-    retention: Retention,
-    now: DateTime<Utc>,
+    table: AgedTable,
+    before: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let by_age = identity_update::Entity::delete_many()
-        .filter(identity_update::Column::CreatedAt.lt(now - retention.max_age))
-        .exec(db)
-        .await
-        .map_err(store_error)?
-        .rows_affected;
-    // Entries more than `max_per_identity` positions behind their identity's latest.
+    let (name, key) = match table {
+        AgedTable::Entries => ("identity_updates", "identity_id, seq"),
+        AgedTable::SharedObjects => ("shared_update_objects", "id"),
+    };
     let backend = db.get_database_backend();
     let placeholder = if backend == DbBackend::Postgres {
         "$1"
     } else {
         "?"
     };
+    // The limit written out: SQLite prepares a statement again on every run when its limit is
+    // a bound value.
     let sql = format!(
-        "DELETE FROM identity_updates WHERE seq <= (SELECT latest FROM identity_positions \
-         WHERE identity_positions.identity_id = identity_updates.identity_id) - {placeholder}"
+        "DELETE FROM {name} WHERE ({key}) IN (SELECT {key} FROM {name} \
+         WHERE created_at < {placeholder} ORDER BY created_at LIMIT {PRUNE_CHUNK})"
     );
-    let by_count = db
+    Ok(db
         .execute_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [to_i64(retention.max_per_identity).into()],
+            [before.into()],
         ))
         .await
         .map_err(store_error)?
-        .rows_affected();
-    // Shared objects go with the entries of their age; an entry pruned for its identity's
-    // count leaves its object to the others referring to it, until that age.
-    shared_update_object::Entity::delete_many()
-        .filter(shared_update_object::Column::CreatedAt.lt(now - retention.max_age))
-        .exec(db)
+        .rows_affected())
+}
+
+/// Up to [`PRUNE_IDENTITIES`] identities after `after` (in id order) whose latest position is
+/// beyond `max_per_identity`, with that position: the only ones with entries to prune by
+/// count. A read: writers go on meanwhile.
+pub(super) async fn identities_beyond(
+    db: &impl ConnectionTrait,
+    max_per_identity: u64,
+    after: Option<Uuid>,
+) -> Result<Vec<(Uuid, u64)>, StoreError> {
+    use identity_position::Column::{IdentityId, Latest};
+    let mut select = identity_position::Entity::find()
+        .select_only()
+        .columns([IdentityId, Latest])
+        .filter(Latest.gt(to_i64(max_per_identity)));
+    if let Some(after) = after {
+        select = select.filter(IdentityId.gt(after));
+    }
+    select
+        .order_by_asc(IdentityId)
+        .limit(PRUNE_IDENTITIES)
+        .into_tuple::<(Uuid, i64)>()
+        .all(db)
         .await
-        .map_err(store_error)?;
-    Ok(by_age + by_count)
+        .map_err(store_error)?
+        .into_iter()
+        .map(|(identity, latest)| Ok((identity, to_u64(latest)?)))
+        .collect()
+}
+
+/// Deletes at most [`PRUNE_CHUNK`] entries of `identity` at or before position `through`, the
+/// oldest first (one index range); returns how many went (fewer than the chunk: none left).
+pub(super) async fn prune_through(
+    db: &impl ConnectionTrait,
+    identity: Uuid,
+    through: u64,
+) -> Result<u64, StoreError> {
+    let backend = db.get_database_backend();
+    let (first, second) = if backend == DbBackend::Postgres {
+        ("$1", "$2")
+    } else {
+        ("?", "?")
+    };
+    let sql = format!(
+        "DELETE FROM identity_updates WHERE (identity_id, seq) IN (SELECT identity_id, seq \
+         FROM identity_updates WHERE identity_id = {first} AND seq <= {second} \
+         ORDER BY seq LIMIT {PRUNE_CHUNK})"
+    );
+    Ok(db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [identity.into(), to_i64(through).into()],
+        ))
+        .await
+        .map_err(store_error)?
+        .rows_affected())
 }
