@@ -797,3 +797,55 @@ async fn thousands_of_fixtures_load_in_one_go(db: &TestDatabase) {
         Some(uuid::Uuid::from_u128(0xf1_0000 + 2499))
     );
 }
+
+/// On a SQLite file, committed rows stay in the write-ahead log until enough have been
+/// committed, then reach the database file without another write and without a writer waiting
+/// for it: the storage checkpoints from a task of its own (SQLite's own checkpoints, in a
+/// writer's turn, start only far later).
+#[tokio::test]
+async fn a_sqlite_file_is_checkpointed_after_enough_rows_outside_the_writers_turn() {
+    let path = std::env::temp_dir().join(format!(
+        "misakey-box-checkpoints-{}.db",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let storage = SeaOrmStorage::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let file_size = || std::fs::metadata(&path).map_or(0, |meta| meta.len());
+    let entries = |count: usize, padding: usize| ChangeSet {
+        changes: Vec::new(),
+        updates: (0..count)
+            .map(|n| misakey_box::domain::AddressedUpdate {
+                recipient: ALICE_ID,
+                update: misakey_box::domain::RealtimeUpdate {
+                    kind: misakey_box::domain::UpdateType::Notification,
+                    object: json!({"n": n, "padding": "p".repeat(padding)}).into(),
+                },
+            })
+            .collect(),
+        created_at: chrono::Utc::now(),
+    };
+    let before = file_size();
+
+    // About 100 kB: not enough for a checkpoint.
+    storage.commit(&entries(100, 1_000)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_a_few = file_size();
+
+    // About 4 MB in 10,000 rows: a checkpoint starts after the commit.
+    storage.commit(&entries(10_000, 400)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while file_size() < before + 4_000_000 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after_many = file_size();
+    drop(storage);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    assert_eq!(
+        (after_a_few, after_many >= before + 4_000_000),
+        (before, true),
+        "database file: {before} bytes at first, {after_a_few} after 100 rows, {after_many} after 10,100 rows"
+    );
+}

@@ -157,6 +157,13 @@ impl SeaOrmStorage {
         // On error the transaction is dropped, which rolls it back.
         let sequenced = insert_changes(&txn, sets).await?;
         txn.commit().await.map_err(store_error)?;
+        if let Some(checkpoints) = &self.checkpoints {
+            let rows = sets
+                .iter()
+                .map(|changes| changes.changes.len() + changes.updates.len())
+                .sum();
+            checkpoints.committed(&self.db, rows);
+        }
         Ok(sequenced)
     }
 }

@@ -17,6 +17,7 @@
 mod box_reads;
 mod box_store;
 mod change_batches;
+mod checkpoints;
 pub mod entities;
 mod fixtures;
 mod identity_directory;
@@ -60,6 +61,8 @@ pub struct SeaOrmStorage {
     write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Change sets waiting to be written together (see `change_batches`).
     batches: Arc<change_batches::ChangeBatches>,
+    /// On a SQLite file, what was committed since the last checkpoint (see `checkpoints`).
+    checkpoints: Option<Arc<checkpoints::Checkpoints>>,
 }
 
 impl SeaOrmStorage {
@@ -109,11 +112,14 @@ impl SeaOrmStorage {
                         .synchronous(SqliteSynchronous::Normal)
                         // An event reaching a thousand members touches a thousand pages of
                         // the log's index: a page cache that holds them (32 MiB, not the
-                        // default 2 MiB) and a checkpoint every 10,000 pages (not 1,000), so
-                        // that a page written by every commit is copied back once per
-                        // checkpoint rather than after nearly every commit.
+                        // default 2 MiB).
                         .pragma("cache_size", "-32768")
-                        .pragma("wal_autocheckpoint", "10000")
+                        // Checkpoints after the writers' turn (see `checkpoints`); SQLite's
+                        // own, in a writer's turn, only as a backstop.
+                        .pragma(
+                            "wal_autocheckpoint",
+                            checkpoints::SQLITE_AUTOCHECKPOINT_PAGES.to_string(),
+                        )
                         // A statement that writes many rows keeps a copy of every page it
                         // changes, to undo itself alone: in memory, not in a temporary file
                         // opened, written and closed per statement.
@@ -123,9 +129,11 @@ impl SeaOrmStorage {
         let db = Database::connect(options).await.map_err(store_error)?;
         let sqlite = db.get_database_backend() == DbBackend::Sqlite;
         let write_turns = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let checkpoints = (sqlite && !in_memory).then(Default::default);
         let storage = Self {
             db,
             write_turns,
+            checkpoints,
             batches: Arc::new(change_batches::ChangeBatches::new(if sqlite {
                 1
             } else {
