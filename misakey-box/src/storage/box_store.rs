@@ -17,7 +17,10 @@ use uuid::Uuid;
 use super::entities::{
     box_event, box_key_share, box_member, box_unread_count, crypto_action, identity_notification,
 };
-use super::{SeaOrmStorage, corrupt, placeholder_rows, store_error, update_log};
+use super::{
+    POSTGRES_STATEMENT_BYTES, SeaOrmStorage, corrupt, placeholder_rows, postgres_wire_bytes,
+    store_error, update_log,
+};
 use crate::domain::{
     CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification, NotificationType,
     SequencedUpdate,
@@ -107,7 +110,8 @@ impl From<KeyShare> for box_key_share::Model {
     }
 }
 
-/// Rows per unread-count statement: three bound values each, well within SQLite's limit.
+/// Rows per unread-count statement on SQLite: three bound values each, well within its limit
+/// (PostgreSQL's statements are kept within `POSTGRES_STATEMENT_BYTES` instead).
 const UNREAD_ROWS_PER_STATEMENT: usize = 5_000;
 
 /// Counts reset per statement on SQLite: two bound values each, in a condition whose size its
@@ -404,7 +408,13 @@ async fn write_unread_counts(
         .await
         .map_err(store_error)?;
     }
-    for chunk in growths.chunks(UNREAD_ROWS_PER_STATEMENT) {
+    let growths_per_statement = match backend {
+        DbBackend::Postgres => {
+            POSTGRES_STATEMENT_BYTES / (2 * postgres_wire_bytes(16) + postgres_wire_bytes(8))
+        }
+        _ => UNREAD_ROWS_PER_STATEMENT,
+    };
+    for chunk in growths.chunks(growths_per_statement) {
         let values: Vec<sea_orm::Value> = chunk
             .iter()
             .flat_map(|(identity_id, box_id, n)| {

@@ -50,6 +50,19 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// of an event's recipients) switch threads dozens of times.
 const SQLITE_ROW_BUFFER: usize = 4_096;
 
+/// Bytes of bound values one PostgreSQL statement carries at most. sqlx leaves Nagle's
+/// algorithm on, and a statement whose message takes more than one write of the connection
+/// waits for the server's delayed acknowledgement, about 40 ms a statement. Measured in a
+/// fan-out's statement log (1,000 members, 10 messages/s): the log append in one statement of
+/// about 130 kB, 65 ms (p50); in statements of 48 kB, 48 ms each; of 12 kB, 1.4 ms each.
+const POSTGRES_STATEMENT_BYTES: usize = 12 * 1024;
+
+/// Bytes a bound value of `len` bytes takes in PostgreSQL's `Bind` message: its length and its
+/// format code, then the value.
+const fn postgres_wire_bytes(len: usize) -> usize {
+    4 + 2 + len
+}
+
 /// The box tables on one SQLite or PostgreSQL database. Cheap to clone: clones share the pool.
 #[derive(Debug, Clone)]
 pub struct SeaOrmStorage {

@@ -13,7 +13,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{identity_position, identity_update, outbox_publisher, shared_update_object};
-use super::{corrupt, placeholder_rows, store_error};
+use super::{
+    POSTGRES_STATEMENT_BYTES, corrupt, placeholder_rows, postgres_wire_bytes, store_error,
+};
 use crate::domain::{AddressedUpdate, RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
 use crate::ports::{ChangeSet, LogCursor, LogPositions, LoggedUpdate, PublisherHeartbeat};
@@ -193,11 +195,15 @@ pub(super) async fn append(
             }
         })
         .collect();
-    let one_statement_values = 2 * counts.len() + VALUES_PER_ENTRY * entries.len();
     let latest = match txn.get_database_backend() {
-        DbBackend::Postgres if one_statement_values <= MAX_BOUND_VALUES => {
-            bump_and_insert_in_one_statement(txn, &entries, &counts).await?
+        DbBackend::Postgres if counts.values().all(|&n| fits_one_statement(n)) => {
+            let mut latest = BTreeMap::new();
+            for (entries, counts) in postgres_statements(&entries, &counts) {
+                latest.extend(bump_and_insert_in_one_statement(txn, &entries, &counts).await?);
+            }
+            latest
         }
+        // SQLite, and a recipient with more entries than one statement can bind.
         _ => bump_then_insert(txn, &entries, &counts).await?,
     };
     let mut sequenced = entries.iter().map(|entry| {
@@ -313,11 +319,76 @@ fn insert_entries_sql(backend: DbBackend, rows: usize) -> String {
     )
 }
 
+impl Entry<'_> {
+    /// Bytes of this entry's bound values on PostgreSQL.
+    fn postgres_wire_bytes(&self) -> usize {
+        let object = match &self.object {
+            EntryObject::Inline(text) => text.len(),
+            EntryObject::Shared(_) => 16,
+        };
+        // recipient, position, type, object or shared object, creation time, and the other
+        // of object and shared object, empty.
+        postgres_wire_bytes(16)
+            + postgres_wire_bytes(8)
+            + postgres_wire_bytes(self.update.kind.as_str().len())
+            + postgres_wire_bytes(object)
+            + postgres_wire_bytes(8)
+            + postgres_wire_bytes(0)
+    }
+}
+
+/// Whether `entries` entries of one recipient, and its bump, fit the values of one statement.
+fn fits_one_statement(entries: u64) -> bool {
+    usize::try_from(entries).is_ok_and(|n| 2 + VALUES_PER_ENTRY * n <= MAX_BOUND_VALUES)
+}
+
+/// The PostgreSQL statements of a log append: recipients in id order (each statement locks its
+/// recipients' position rows in that order, and the statements follow it), as many per statement
+/// as keep its values within [`POSTGRES_STATEMENT_BYTES`] and [`MAX_BOUND_VALUES`], with their
+/// entries. A recipient over the byte budget alone gets a statement of its own.
+fn postgres_statements<'e, 'u>(
+    entries: &'e [Entry<'u>],
+    counts: &BTreeMap<Uuid, u64>,
+) -> Vec<(Vec<&'e Entry<'u>>, BTreeMap<Uuid, u64>)> {
+    let mut by_recipient: BTreeMap<Uuid, Vec<&Entry<'u>>> = BTreeMap::new();
+    for entry in entries {
+        by_recipient.entry(entry.recipient).or_default().push(entry);
+    }
+    let bump_bytes = postgres_wire_bytes(16) + postgres_wire_bytes(8);
+    let mut statements = Vec::new();
+    let mut current: (Vec<&Entry<'u>>, BTreeMap<Uuid, u64>) = Default::default();
+    let (mut bytes, mut values) = (0, 0);
+    for (recipient, own) in by_recipient {
+        let own_bytes = bump_bytes
+            + own
+                .iter()
+                .map(|entry| entry.postgres_wire_bytes())
+                .sum::<usize>();
+        let own_values = 2 + VALUES_PER_ENTRY * own.len();
+        let fits = bytes + own_bytes <= POSTGRES_STATEMENT_BYTES
+            && values + own_values <= MAX_BOUND_VALUES;
+        if !fits && !current.1.is_empty() {
+            statements.push(std::mem::take(&mut current));
+            (bytes, values) = (0, 0);
+        }
+        current.0.extend(own);
+        current
+            .1
+            .insert(recipient, counts.get(&recipient).copied().unwrap_or(0));
+        bytes += own_bytes;
+        values += own_values;
+    }
+    if !current.1.is_empty() {
+        statements.push(current);
+    }
+    statements
+}
+
 /// PostgreSQL: the bump and the entries in one round trip, the entries' positions computed
 /// from the bumped rows in the statement itself.
 async fn bump_and_insert_in_one_statement(
     txn: &DatabaseTransaction,
-    entries: &[Entry<'_>],
+    entries: &[&Entry<'_>],
     counts: &BTreeMap<Uuid, u64>,
 ) -> Result<BTreeMap<Uuid, u64>, StoreError> {
     let bump = bump_sql(DbBackend::Postgres, counts.len());
@@ -657,4 +728,91 @@ pub(super) async fn prune_through(
         .await
         .map_err(store_error)?
         .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(recipient: u128, update: &RealtimeUpdate, object: EntryObject) -> Entry<'_> {
+        Entry {
+            recipient: Uuid::from_u128(recipient),
+            update,
+            object,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            back: 0,
+        }
+    }
+
+    /// What the statements hold: per statement, its recipients (as numbers) and how many
+    /// entries and wire bytes it carries.
+    fn shape(statements: &[(Vec<&Entry<'_>>, BTreeMap<Uuid, u64>)]) -> Vec<(Vec<u128>, usize)> {
+        statements
+            .iter()
+            .map(|(entries, counts)| {
+                assert!(
+                    entries
+                        .iter()
+                        .all(|entry| counts.contains_key(&entry.recipient))
+                );
+                (
+                    counts.keys().map(|id| id.as_u128()).collect(),
+                    entries.len(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn postgres_statements_stay_within_a_segment_in_recipient_order() {
+        let update = RealtimeUpdate {
+            kind: UpdateType::EventNew,
+            object: serde_json::json!({}).into(),
+        };
+        // An event to 1,000 members (a shared object each), given in reverse id order.
+        let shared = Uuid::from_u128(7);
+        let entries: Vec<Entry<'_>> = (1..=1_000)
+            .rev()
+            .map(|n| entry(n, &update, EntryObject::Shared(shared)))
+            .collect();
+        let counts: BTreeMap<Uuid, u64> = (1..=1_000).map(|n| (Uuid::from_u128(n), 1)).collect();
+        let statements = postgres_statements(&entries, &counts);
+        // 36 bytes of bump and the entry's 93 per recipient: 95 recipients in 12 KiB.
+        let per_recipient = 36 + entries[0].postgres_wire_bytes();
+        assert_eq!(POSTGRES_STATEMENT_BYTES / per_recipient, 95);
+        let ids: Vec<u128> = (1..=1_000).collect();
+        assert_eq!(
+            shape(&statements),
+            ids.chunks(95)
+                .map(|chunk| (chunk.to_vec(), chunk.len()))
+                .collect::<Vec<_>>()
+        );
+        for (entries, counts) in &statements {
+            let bytes: usize = entries
+                .iter()
+                .map(|entry| entry.postgres_wire_bytes())
+                .sum::<usize>()
+                + counts.len() * 36;
+            assert!(bytes <= POSTGRES_STATEMENT_BYTES, "{bytes} bytes");
+        }
+
+        // An object larger than the budget goes alone, between the others.
+        let large = "x".repeat(POSTGRES_STATEMENT_BYTES);
+        let entries = vec![
+            entry(1, &update, EntryObject::Inline("{}".into())),
+            entry(2, &update, EntryObject::Inline(large)),
+            entry(2, &update, EntryObject::Inline("{}".into())),
+            entry(3, &update, EntryObject::Inline("{}".into())),
+        ];
+        let counts: BTreeMap<Uuid, u64> = [(1, 1), (2, 2), (3, 1)]
+            .into_iter()
+            .map(|(n, count)| (Uuid::from_u128(n), count))
+            .collect();
+        let statements = postgres_statements(&entries, &counts);
+        assert_eq!(
+            shape(&statements),
+            vec![(vec![1], 1), (vec![2], 2), (vec![3], 1)]
+        );
+        assert_eq!(statements[1].1[&Uuid::from_u128(2)], 2);
+    }
 }
