@@ -519,18 +519,11 @@ impl UpdateLog for SeaOrmStorage {
         retention: Retention,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        use update_log::{AgedTable, PRUNE_CHUNK, PRUNE_IDENTITIES};
+        use update_log::{AgedTable, PRUNE_IDENTITIES};
         let before = now - retention.max_age;
-        let mut removed = 0;
-        // Every step takes the write turn on its own: writers go between the steps.
-        loop {
-            let _turn = self.write_turn().await;
-            let gone = update_log::prune_older_chunk(&self.db, AgedTable::Entries, before).await?;
-            removed += gone;
-            if gone < PRUNE_CHUNK {
-                break;
-            }
-        }
+        let mut removed = self
+            .prune_in_steps(|| update_log::prune_older_chunk(&self.db, AgedTable::Entries, before))
+            .await?;
         let mut after = None;
         loop {
             let identities =
@@ -541,14 +534,9 @@ impl UpdateLog for SeaOrmStorage {
             after = Some(last);
             for (identity, latest) in &identities {
                 let through = latest.saturating_sub(retention.max_per_identity);
-                loop {
-                    let _turn = self.write_turn().await;
-                    let gone = update_log::prune_through(&self.db, *identity, through).await?;
-                    removed += gone;
-                    if gone < PRUNE_CHUNK {
-                        break;
-                    }
-                }
+                removed += self
+                    .prune_in_steps(|| update_log::prune_through(&self.db, *identity, through))
+                    .await?;
             }
             if (identities.len() as u64) < PRUNE_IDENTITIES {
                 break;
@@ -556,15 +544,31 @@ impl UpdateLog for SeaOrmStorage {
         }
         // Shared objects go with the entries of their age; an entry pruned for its identity's
         // count leaves its object to the others referring to it, until that age.
+        self.prune_in_steps(|| {
+            update_log::prune_older_chunk(&self.db, AgedTable::SharedObjects, before)
+        })
+        .await?;
+        Ok(removed)
+    }
+}
+
+impl SeaOrmStorage {
+    /// Runs `step` (a pruning statement deleting at most [`update_log::PRUNE_CHUNK`] rows)
+    /// until it deletes fewer, each run in a write turn of its own so that writers go between
+    /// them; returns how many rows went.
+    async fn prune_in_steps<Step>(&self, mut step: impl FnMut() -> Step) -> Result<u64, StoreError>
+    where
+        Step: Future<Output = Result<u64, StoreError>>,
+    {
+        let mut removed = 0;
         loop {
             let _turn = self.write_turn().await;
-            let gone =
-                update_log::prune_older_chunk(&self.db, AgedTable::SharedObjects, before).await?;
-            if gone < PRUNE_CHUNK {
-                break;
+            let gone = step().await?;
+            removed += gone;
+            if gone < update_log::PRUNE_CHUNK {
+                return Ok(removed);
             }
         }
-        Ok(removed)
     }
 }
 
