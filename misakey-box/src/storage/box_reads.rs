@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait, PaginatorTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
+    ColumnTrait as _, ConnectionTrait as _, EntityTrait, PaginatorTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, Statement,
 };
 use uuid::Uuid;
 
@@ -95,10 +95,7 @@ impl BoxReads for SeaOrmStorage {
         limit: u64,
     ) -> Result<Vec<Uuid>, StoreError> {
         let backend = self.db.get_database_backend();
-        let placeholder = |n: usize| match backend {
-            DbBackend::Postgres => format!("${n}"),
-            _ => "?".to_owned(),
-        };
+        let placeholder = |n: usize| super::placeholder(backend, n);
         // A box's activity is its newest event other than `state.access_mode`.
         let sql = format!(
             "SELECT m.box_id AS box_id FROM box_members m \

@@ -10,7 +10,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter as _, SqlErr, Statement, TransactionTrait as _,
+    QueryFilter as _, SqlErr, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -18,8 +18,8 @@ use super::entities::{
     box_event, box_key_share, box_member, box_unread_count, crypto_action, identity_notification,
 };
 use super::{
-    POSTGRES_STATEMENT_BYTES, SeaOrmStorage, corrupt, placeholder_rows, postgres_wire_bytes,
-    store_error, update_log,
+    POSTGRES_STATEMENT_BYTES, SeaOrmStorage, corrupt, execute_written_out, placeholder_rows,
+    postgres_wire_bytes, store_error, update_log,
 };
 use crate::domain::{
     CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification, NotificationType,
@@ -400,13 +400,7 @@ async fn write_unread_counts(
         let values: Vec<sea_orm::Value> = pairs
             .flat_map(|(identity_id, box_id)| [identity_id.into(), box_id.into()])
             .collect();
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            reset_sql(backend, padded),
-            values,
-        ))
-        .await
-        .map_err(store_error)?;
+        execute_written_out(txn, reset_sql(backend, padded), values).await?;
     }
     let growths_per_statement = match backend {
         DbBackend::Postgres => {
@@ -421,13 +415,7 @@ async fn write_unread_counts(
                 [(*identity_id).into(), (*box_id).into(), (*n).into()]
             })
             .collect();
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            grow_sql(backend, chunk.len()),
-            values,
-        ))
-        .await
-        .map_err(store_error)?;
+        execute_written_out(txn, grow_sql(backend, chunk.len()), values).await?;
     }
     Ok(())
 }

@@ -258,3 +258,29 @@ fn placeholder_rows(backend: DbBackend, rows: usize, columns: usize) -> String {
     }
     sql
 }
+
+/// The `n`th placeholder (from 1) of a statement written out: `?` on SQLite, `$n` on
+/// PostgreSQL.
+fn placeholder(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    }
+}
+
+/// Runs a statement written out (see `placeholder_rows`) with `values` bound; returns how many
+/// rows it changed.
+async fn execute_written_out(
+    db: &impl ConnectionTrait,
+    sql: String,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Result<u64, StoreError> {
+    let backend = db.get_database_backend();
+    Ok(db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
+        .await
+        .map_err(store_error)?
+        .rows_affected())
+}

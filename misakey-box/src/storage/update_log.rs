@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::entities::{identity_position, identity_update, outbox_publisher, shared_update_object};
 use super::{
-    POSTGRES_STATEMENT_BYTES, corrupt, placeholder_rows, postgres_wire_bytes, store_error,
+    POSTGRES_STATEMENT_BYTES, corrupt, execute_written_out, placeholder, placeholder_rows,
+    postgres_wire_bytes, store_error,
 };
 use crate::domain::{AddressedUpdate, RealtimeUpdate, SequencedUpdate, UpdateType};
 use crate::error::StoreError;
@@ -299,13 +300,7 @@ async fn bump_then_insert(
                 shared_object_id.into(),
             ]);
         }
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            insert_entries_sql(backend, chunk.len()),
-            values,
-        ))
-        .await
-        .map_err(store_error)?;
+        execute_written_out(txn, insert_entries_sql(backend, chunk.len()), values).await?;
     }
     Ok(latest)
 }
@@ -650,27 +645,14 @@ pub(super) async fn prune_older_chunk(
         AgedTable::Entries => ("identity_updates", "identity_id, seq"),
         AgedTable::SharedObjects => ("shared_update_objects", "id"),
     };
-    let backend = db.get_database_backend();
-    let placeholder = if backend == DbBackend::Postgres {
-        "$1"
-    } else {
-        "?"
-    };
+    let before_value = placeholder(db.get_database_backend(), 1);
     // The limit written out: SQLite prepares a statement again on every run when its limit is
     // a bound value.
     let sql = format!(
         "DELETE FROM {name} WHERE ({key}) IN (SELECT {key} FROM {name} \
-         WHERE created_at < {placeholder} ORDER BY created_at LIMIT {PRUNE_CHUNK})"
+         WHERE created_at < {before_value} ORDER BY created_at LIMIT {PRUNE_CHUNK})"
     );
-    Ok(db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [before.into()],
-        ))
-        .await
-        .map_err(store_error)?
-        .rows_affected())
+    execute_written_out(db, sql, [before.into()]).await
 }
 
 /// Up to [`PRUNE_IDENTITIES`] identities after `after` (in id order) whose latest position is
@@ -709,25 +691,13 @@ pub(super) async fn prune_through(
     through: u64,
 ) -> Result<u64, StoreError> {
     let backend = db.get_database_backend();
-    let (first, second) = if backend == DbBackend::Postgres {
-        ("$1", "$2")
-    } else {
-        ("?", "?")
-    };
+    let (first, second) = (placeholder(backend, 1), placeholder(backend, 2));
     let sql = format!(
         "DELETE FROM identity_updates WHERE (identity_id, seq) IN (SELECT identity_id, seq \
          FROM identity_updates WHERE identity_id = {first} AND seq <= {second} \
          ORDER BY seq LIMIT {PRUNE_CHUNK})"
     );
-    Ok(db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [identity.into(), to_i64(through).into()],
-        ))
-        .await
-        .map_err(store_error)?
-        .rows_affected())
+    execute_written_out(db, sql, [identity.into(), to_i64(through).into()]).await
 }
 
 #[cfg(test)]
