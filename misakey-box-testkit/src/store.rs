@@ -421,6 +421,16 @@ impl BoxReads for InMemoryBoxStore {
             .copied()
             .unwrap_or(0))
     }
+
+    async fn unread_boxes(&self, identity_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(self
+            .state()?
+            .unread_counts
+            .iter()
+            .filter(|((reader, _), count)| *reader == identity_id && **count > 0)
+            .map(|((_, box_id), _)| *box_id)
+            .collect())
+    }
 }
 
 #[async_trait]

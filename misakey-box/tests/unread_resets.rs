@@ -1,6 +1,7 @@
 //! Acks' unread-count resets: written together off the socket's path, each echo sent only once
-//! its reset is durable, failed writes retried and then refused visibly, and resets left by a
-//! closed socket written all the same.
+//! its reset is durable, failed writes retried and then refused visibly, resets left by a
+//! closed socket written all the same, and nothing written for a count the socket knows is
+//! zero.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,9 @@ use misakey_box::SocketSubscription;
 use misakey_box::domain::SequencedUpdate;
 use misakey_box::error::StoreError;
 use misakey_box::ports::{BoxReads as _, BoxStore, Change, ChangeSet};
-use misakey_box::socket::{AcceptedSocket, ClientFrame, ServerFrame, SocketSettings, run_socket};
+use misakey_box::socket::{
+    AcceptedSocket, ClientFrame, ServerFrame, SocketEnd, SocketSettings, run_socket,
+};
 use misakey_box::{BoxService, InboundOutcome};
 use misakey_box_testkit::TestBed;
 use misakey_box_testkit::builders::ALICE_ID;
@@ -229,14 +232,20 @@ async fn the_reset_of_an_ack_whose_socket_closed_is_written_all_the_same() {
     assert_eq!(bed.store.unread_count(ALICE_ID, box_id).await.unwrap(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_socket_goes_on_delivering_while_its_acks_reset_is_written() {
-    let bed = TestBed::new();
-    let (service, store) = gated(&bed);
+/// A socket of Alice's on `service`, run by the core's driver: what the client sends, what the
+/// server sends, and the driver.
+async fn driven_socket(
+    bed: &TestBed,
+    service: &BoxService,
+) -> (
+    futures::channel::mpsc::Sender<ClientFrame>,
+    futures::channel::mpsc::Receiver<ServerFrame>,
+    tokio::task::JoinHandle<SocketEnd>,
+) {
     let session = service.socket_session(&bed.alice_caller().await);
     let subscription = session.subscribe().await.unwrap();
-    let (mut client, incoming) = futures::channel::mpsc::channel(16);
-    let (outgoing, mut server) = futures::channel::mpsc::channel(16);
+    let (client, incoming) = futures::channel::mpsc::channel(16);
+    let (outgoing, server) = futures::channel::mpsc::channel(16);
     let socket = AcceptedSocket {
         session,
         subscription: SocketSubscription {
@@ -252,7 +261,122 @@ async fn a_socket_goes_on_delivering_while_its_acks_reset_is_written() {
         outgoing,
         std::future::pending(),
     ));
+    (client, server, driver)
+}
+
+/// The next frame the server sends, as JSON (a frame other than text fails the test).
+async fn next_json(
+    server: &mut futures::channel::mpsc::Receiver<ServerFrame>,
+) -> serde_json::Value {
+    match tokio::time::timeout(Duration::from_secs(5), server.next()).await {
+        Ok(Some(ServerFrame::Text(frame))) => frame.to_json(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// Publishes to Alice an `event.new` of `box_id` at position `seq` (as a box event's commit
+/// does after growing her count).
+async fn event_reaches_alice(service: &BoxService, box_id: Uuid, seq: u64) -> serde_json::Value {
+    // In the server's order: position, type, then the object.
+    let text = format!(
+        r#"{{"seq":{seq},"type":"event.new","object":{{"box_id":"{box_id}","type":"msg.text"}}}}"#
+    );
+    let frame = misakey_box::domain::Frame::from_text(text);
+    service.ports().bus.publish(ALICE_ID, &frame).await.unwrap();
+    frame.to_json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_for_a_box_without_unread_events_writes_nothing_and_is_echoed_at_once() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let (unread_box, read_box) = (Uuid::from_u128(0x1a), Uuid::from_u128(0x1b));
+    unread(&bed, unread_box).await;
+    let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
+
+    // Writes are held: the ack of a box with nothing unread is echoed all the same.
+    let held = store.gate.write().await;
+    client.send(ClientFrame::Text(ack(read_box))).await.unwrap();
+    assert_eq!(next_json(&mut server).await, echo(read_box));
+    // The unread box's ack waits for its reset.
+    client
+        .send(ClientFrame::Text(ack(unread_box)))
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), server.next())
+            .await
+            .is_err(),
+        "no echo before the reset is durable"
+    );
+    drop(held);
+    assert_eq!(next_json(&mut server).await, echo(unread_box));
+    assert_eq!(
+        bed.store.unread_count(ALICE_ID, unread_box).await.unwrap(),
+        0
+    );
+    // Now at zero: acked again, written no more.
+    client
+        .send(ClientFrame::Text(ack(unread_box)))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut server).await, echo(unread_box));
+    assert_eq!(resets(&store), vec![(ALICE_ID, unread_box)]);
+    client.send(ClientFrame::Close).await.unwrap();
+    driver.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_reaching_the_socket_makes_the_next_ack_of_its_box_write() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let box_id = Uuid::from_u128(0x2a);
+    let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    assert_eq!(next_json(&mut server).await, echo(box_id));
+    assert_eq!(resets(&store), Vec::<(Uuid, Uuid)>::new());
+
+    unread(&bed, box_id).await;
+    let event = event_reaches_alice(&service, box_id, 1).await;
+    assert_eq!(next_json(&mut server).await, event);
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    assert_eq!(next_json(&mut server).await, echo(box_id));
+    assert_eq!(resets(&store), vec![(ALICE_ID, box_id)]);
+    assert_eq!(bed.store.unread_count(ALICE_ID, box_id).await.unwrap(), 0);
+    client.send(ClientFrame::Close).await.unwrap();
+    driver.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_arriving_while_its_boxs_reset_is_written_keeps_the_next_ack_writing() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
+    let box_id = Uuid::from_u128(0x3a);
+    unread(&bed, box_id).await;
+    let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
+
+    let held = store.gate.write().await;
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    // The event may have grown the count after the reset: the box stays listed.
+    let event = event_reaches_alice(&service, box_id, 1).await;
+    assert_eq!(next_json(&mut server).await, event);
+    drop(held);
+    assert_eq!(next_json(&mut server).await, echo(box_id));
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    assert_eq!(next_json(&mut server).await, echo(box_id));
+    assert_eq!(resets(&store), vec![(ALICE_ID, box_id), (ALICE_ID, box_id)]);
+    client.send(ClientFrame::Close).await.unwrap();
+    driver.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_goes_on_delivering_while_its_acks_reset_is_written() {
+    let bed = TestBed::new();
+    let (service, store) = gated(&bed);
     let box_id = Uuid::from_u128(0xe);
+    // An unread count, so that the ack has a reset to write.
+    unread(&bed, box_id).await;
+    let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
 
     let held = store.gate.write().await;
     client.send(ClientFrame::Text(ack(box_id))).await.unwrap();

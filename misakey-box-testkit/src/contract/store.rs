@@ -304,10 +304,15 @@ pub async fn unknown_keys_read_as_empty<S: ContractStore + ?Sized>(store: &S) {
     assert_eq!(store.crypto_actions(unknown).await.unwrap(), vec![]);
     assert_eq!(store.notifications(unknown).await.unwrap(), vec![]);
     assert_eq!(store.unread_count(unknown, unknown).await.unwrap(), 0);
+    assert_eq!(
+        store.unread_boxes(unknown).await.unwrap(),
+        Vec::<Uuid>::new()
+    );
 }
 
 /// Unread counts grow one by one per identity and box, a reset clears exactly one of them, and
-/// the changes of one set apply in order.
+/// the changes of one set apply in order; an identity's boxes with unread events are the ones
+/// whose count is above zero.
 pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store: &S) {
     let (alice, bob, box_a, box_b) = (
         sample_id(1, 1),
@@ -342,13 +347,21 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
         }
         counts
     };
+    let unread_boxes = |identity| async move {
+        let mut boxes = store.unread_boxes(identity).await.unwrap();
+        boxes.sort();
+        boxes
+    };
     commit(vec![increment(alice, box_a)]).await;
     commit(vec![increment(alice, box_a), increment(alice, box_b)]).await;
     commit(vec![increment(bob, box_a)]).await;
     assert_eq!(counts().await, [2, 1, 1, 0]);
+    assert_eq!(unread_boxes(alice).await, [box_a, box_b]);
+    assert_eq!(unread_boxes(bob).await, [box_a]);
 
     commit(vec![reset(alice, box_a)]).await;
     assert_eq!(counts().await, [0, 1, 1, 0]);
+    assert_eq!(unread_boxes(alice).await, [box_b]);
     // Resetting twice, or a count never started, is harmless.
     commit(vec![reset(alice, box_a), reset(bob, box_b)]).await;
     assert_eq!(counts().await, [0, 1, 1, 0]);
@@ -365,6 +378,8 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
     ])
     .await;
     assert_eq!(counts().await, [1, 2, 2, 0]);
+    assert_eq!(unread_boxes(alice).await, [box_a, box_b]);
+    assert_eq!(unread_boxes(bob).await, [box_a]);
 }
 
 fn positions(updates: &[SequencedUpdate]) -> Vec<(Uuid, u64)> {

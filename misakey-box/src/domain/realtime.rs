@@ -206,6 +206,17 @@ impl Frame {
             .find(|known| *known == name)
     }
 
+    /// The box of an `event.new` frame: the first `"box_id"` of its text (the event's own; a
+    /// key cannot appear unescaped inside a string value). `None` for other frames, or if it is
+    /// missing or not a UUID.
+    pub fn event_box_id(&self) -> Option<Uuid> {
+        if self.type_name() != Some(UpdateType::EventNew.as_str()) {
+            return None;
+        }
+        let (_, rest) = self.text.split_once("\"box_id\":\"")?;
+        rest.get(..36)?.parse().ok()
+    }
+
     /// The position of a durable update; `None` for ephemeral ones (the `ack` echo).
     pub fn seq(&self) -> Option<u64> {
         self.seq
@@ -270,6 +281,30 @@ mod tests {
         assert_eq!(Frame::from_text(frame.text()), frame);
         assert_eq!(update.to_frame().seq(), None);
         assert_eq!(Frame::from_text(update.to_frame().text()).seq(), None);
+    }
+
+    #[test]
+    fn an_event_frame_names_its_box_and_no_other_frame_does() {
+        let (box_id, other) = (Uuid::from_u128(7), Uuid::from_u128(8));
+        // A string that spells a box id is escaped, so it cannot be mistaken for the key, even
+        // ahead of it ("author" sorts before "box_id").
+        let event = json!({
+            "author": {"display_name": format!("\"box_id\":\"{other}\"")},
+            "box_id": box_id,
+            "type": "msg.text",
+        });
+        let frame = RealtimeUpdate::new(UpdateType::EventNew, event.clone())
+            .unwrap()
+            .to_sequenced_frame(3);
+        assert_eq!(frame.event_box_id(), Some(box_id));
+        assert_eq!(Frame::from_text(frame.text()).event_box_id(), Some(box_id));
+
+        let notification = RealtimeUpdate::new(UpdateType::Notification, event).unwrap();
+        assert_eq!(notification.to_frame().event_box_id(), None);
+        for object in [json!({"id": 1}), json!({"box_id": "not-a-uuid-at-all"})] {
+            let event = RealtimeUpdate::new(UpdateType::EventNew, object).unwrap();
+            assert_eq!(event.to_frame().event_box_id(), None);
+        }
     }
 
     #[test]

@@ -166,6 +166,7 @@ where
                 }
                 update = subscription.next() => match update {
                     Some(Ok(frame)) => {
+                        session.note_frame(&frame);
                         let (frame, released) = match frame.seq() {
                             None => (frame, Vec::new()), // ephemeral: no position to keep in order
                             Some(seq) => match order.arrive(seq, frame) {
@@ -296,6 +297,9 @@ async fn send_replay<O: Sink<ServerFrame> + Unpin>(
     };
     let mut page = replay.next_page().await.map_err(unreadable)?;
     while let Some(frames) = page {
+        for frame in &frames {
+            session.note_frame(frame);
+        }
         let (sent, next) = tokio::join!(send_all(outgoing, frames, settings), replay.next_page());
         sent?;
         page = next.map_err(unreadable)?;

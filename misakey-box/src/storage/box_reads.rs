@@ -146,4 +146,16 @@ impl BoxReads for SeaOrmStorage {
             .map_err(store_error)?;
         Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
     }
+
+    async fn unread_boxes(&self, identity_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        box_unread_count::Entity::find()
+            .select_only()
+            .column(box_unread_count::Column::BoxId)
+            .filter(box_unread_count::Column::IdentityId.eq(identity_id))
+            .filter(box_unread_count::Column::Count.gt(0))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_error)
+    }
 }

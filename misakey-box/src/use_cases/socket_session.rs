@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Caller;
+use super::unread_resets::{ResetNeeded, SocketUnread};
 use crate::BoxService;
 use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
@@ -143,6 +144,9 @@ pub struct SocketSession {
     token_expires_at: Option<DateTime<Utc>>,
     /// The token to check again while the socket lives (see [`Self::rechecking`]).
     token: Option<std::sync::Arc<str>>,
+    /// Which of the identity's unread counts may be above zero (shared by the session's
+    /// clones: the socket's loop notes events, its acks read and clear).
+    unread: std::sync::Arc<SocketUnread>,
 }
 
 /// What a re-check found of a socket's token.
@@ -164,6 +168,7 @@ impl BoxService {
             identity_id: caller.identity_id,
             token_expires_at: caller.token_expires_at,
             token: None,
+            unread: std::sync::Arc::default(),
         }
     }
 }
@@ -233,6 +238,14 @@ impl SocketSession {
             .await?
             .latest;
         let updates = self.service.ports().bus.subscribe(self.identity_id).await?;
+        // After subscribing: a count that grows from here comes with an event to the socket.
+        let unread = self
+            .service
+            .ports()
+            .boxes
+            .unread_boxes(self.identity_id)
+            .await?;
+        self.unread.read(unread);
         Ok(SocketSubscription { updates, live_from })
     }
 
@@ -272,6 +285,14 @@ impl SocketSession {
         })
     }
 
+    /// Notes a frame the socket received to send: an event of a box may have grown the
+    /// identity's unread count there (see `SocketUnread`).
+    pub(crate) fn note_frame(&self, frame: &Frame) {
+        if let Some(box_id) = frame.event_box_id() {
+            self.unread.event_in(box_id);
+        }
+    }
+
     /// Handles one text frame from the client.
     ///
     /// `{"type": "ack", "object": {"sender_id", "box_id"}}` resets the identity's unread count
@@ -305,13 +326,17 @@ impl SocketSession {
                 sender_id: ack.sender_id,
             };
         }
-        // Written with the other acks' resets; the echo waits until it is durable.
-        if let Err(error) = self
-            .service
-            .reset_unread_count(self.identity_id, ack.box_id)
-            .await
-        {
-            return InboundOutcome::Failed(error.into());
+        // Nothing to write for a count the socket knows at zero; otherwise written with the
+        // other acks' resets, and the echo waits until it is durable.
+        if let ResetNeeded::Yes(mark) = self.unread.reset_needed(ack.box_id) {
+            if let Err(error) = self
+                .service
+                .reset_unread_count(self.identity_id, ack.box_id)
+                .await
+            {
+                return InboundOutcome::Failed(error.into());
+            }
+            self.unread.reset_written(ack.box_id, mark);
         }
         let echo = AddressedUpdate {
             recipient: self.identity_id,

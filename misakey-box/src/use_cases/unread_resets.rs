@@ -5,6 +5,10 @@
 //! Each ack's echo waits until its reset is durable; the socket that received the ack goes on
 //! reading meanwhile (the driver keeps its acks in flight beside its loop).
 //!
+//! Most acks do not even get that far: each socket knows which of its identity's counts may be
+//! above zero ([`SocketUnread`]), and an ack for any other box is echoed at once, writing and
+//! waiting for nothing.
+//!
 //! A failed write is retried twice (after 100 ms, then 500 ms); then the acks waiting for it
 //! fail visibly (logged, no echo). Resets a socket left behind when it closed are written all
 //! the same, and a stopping server writes what is still waiting before it stops.
@@ -38,6 +42,81 @@ pub(crate) struct UnreadResets {
     scheduled: AtomicBool,
     /// One batch at a time: the next one forms while it is written.
     writing: tokio::sync::Mutex<()>,
+}
+
+/// What one socket knows of its identity's unread counts: the boxes whose count may be above
+/// zero. It reads them from the store once, after subscribing to the identity's updates; from
+/// then on every count that grows does so with an `event.new` of its box reaching the socket
+/// (the socket notes each one, live or read from the log, before sending it), and a reset the
+/// socket wrote takes its box off again unless an event of that box came meanwhile.
+///
+/// An ack for a box not listed resets nothing: its count was zero when the socket last heard of
+/// the box. An event committed elsewhere and not yet delivered to this socket is after the ack,
+/// as the client saw it on this socket; its count stays up for the next ack.
+#[derive(Debug, Default)]
+pub(crate) struct SocketUnread {
+    /// `None` until read from the store (every ack writes until then).
+    boxes: Mutex<Option<MaybeUnread>>,
+}
+
+#[derive(Debug, Default)]
+struct MaybeUnread {
+    /// Box, and the number of the event that listed it last.
+    boxes: HashMap<Uuid, u64>,
+    events: u64,
+}
+
+/// What an ack needs written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResetNeeded {
+    /// Nothing: the count is known to be zero.
+    No,
+    /// A reset; once written, [`SocketUnread::reset_written`] with this mark.
+    Yes(Option<u64>),
+}
+
+impl SocketUnread {
+    /// The identity's boxes with unread events, as the store had them after the socket
+    /// subscribed.
+    pub(crate) fn read(&self, boxes: Vec<Uuid>) {
+        *self.lock() = Some(MaybeUnread {
+            boxes: boxes.into_iter().map(|box_id| (box_id, 0)).collect(),
+            events: 0,
+        });
+    }
+
+    /// An event of `box_id` reached the socket: the count may have grown.
+    pub(crate) fn event_in(&self, box_id: Uuid) {
+        if let Some(known) = self.lock().as_mut() {
+            known.events += 1;
+            known.boxes.insert(box_id, known.events);
+        }
+    }
+
+    /// Whether an ack for `box_id` must write a reset.
+    pub(crate) fn reset_needed(&self, box_id: Uuid) -> ResetNeeded {
+        match self.lock().as_ref() {
+            None => ResetNeeded::Yes(None),
+            Some(known) => match known.boxes.get(&box_id) {
+                Some(&event) => ResetNeeded::Yes(Some(event)),
+                None => ResetNeeded::No,
+            },
+        }
+    }
+
+    /// The reset of `box_id` asked with `mark` is durable: the count is zero unless an event
+    /// of the box reached the socket since.
+    pub(crate) fn reset_written(&self, box_id: Uuid, mark: Option<u64>) {
+        if let (Some(known), Some(mark)) = (self.lock().as_mut(), mark)
+            && known.boxes.get(&box_id) == Some(&mark)
+        {
+            known.boxes.remove(&box_id);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MaybeUnread>> {
+        self.boxes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl BoxService {
