@@ -422,13 +422,14 @@ impl BoxReads for InMemoryBoxStore {
             .unwrap_or(0))
     }
 
-    async fn unread_boxes(&self, identity_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    async fn unread_boxes(&self, identity_id: Uuid, limit: u64) -> Result<Vec<Uuid>, StoreError> {
         Ok(self
             .state()?
             .unread_counts
             .iter()
             .filter(|((reader, _), count)| *reader == identity_id && **count > 0)
             .map(|((_, box_id), _)| *box_id)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect())
     }
 }

@@ -54,7 +54,8 @@ pub trait BoxReads: Debug + Send + Sync + 'static {
     /// How many events of a box the identity has not read yet (0 when never counted).
     async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError>;
 
-    /// The boxes where the identity has unread events (a count above zero), in any order. A
-    /// socket reads them once, when it opens, to know which acks have a count to reset.
-    async fn unread_boxes(&self, identity_id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    /// At most `limit` of the boxes where the identity has unread events (a count above zero),
+    /// in any order. A socket reads them once, when it opens, to know which acks have a count
+    /// to reset.
+    async fn unread_boxes(&self, identity_id: Uuid, limit: u64) -> Result<Vec<Uuid>, StoreError>;
 }

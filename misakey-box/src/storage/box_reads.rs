@@ -147,12 +147,13 @@ impl BoxReads for SeaOrmStorage {
         Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
     }
 
-    async fn unread_boxes(&self, identity_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    async fn unread_boxes(&self, identity_id: Uuid, limit: u64) -> Result<Vec<Uuid>, StoreError> {
         box_unread_count::Entity::find()
             .select_only()
             .column(box_unread_count::Column::BoxId)
             .filter(box_unread_count::Column::IdentityId.eq(identity_id))
             .filter(box_unread_count::Column::Count.gt(0))
+            .limit(limit)
             .into_tuple()
             .all(&self.db)
             .await

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Caller;
-use super::unread_resets::{ResetNeeded, SocketUnread};
+use super::unread_resets::{MAX_LISTED_BOXES, ResetNeeded, SocketUnread};
 use crate::BoxService;
 use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
@@ -226,7 +226,8 @@ impl SocketSession {
 
     /// Subscribes to the identity's updates. Frontends call it before answering the handshake
     /// (so that a refusal is still an HTTP answer) and hand the result to
-    /// [`run_socket`](crate::socket::run_socket).
+    /// [`run_socket`](crate::socket::run_socket). It also reads which of the identity's boxes
+    /// have unread events, so that the session's acks write only the resets that change a count.
     pub async fn subscribe(&self) -> Result<SocketSubscription, Error> {
         // The position is read before subscribing: whatever commits in between is replayed
         // from the log when the socket starts, instead of falling between the two.
@@ -243,7 +244,7 @@ impl SocketSession {
             .service
             .ports()
             .boxes
-            .unread_boxes(self.identity_id)
+            .unread_boxes(self.identity_id, MAX_LISTED_BOXES as u64 + 1)
             .await?;
         self.unread.read(unread);
         Ok(SocketSubscription { updates, live_from })

@@ -55,9 +55,14 @@ pub(crate) struct UnreadResets {
 /// as the client saw it on this socket; its count stays up for the next ack.
 #[derive(Debug, Default)]
 pub(crate) struct SocketUnread {
-    /// `None` until read from the store (every ack writes until then).
+    /// `None` until read from the store, or once more than [`MAX_LISTED_BOXES`]: every ack
+    /// writes then.
     boxes: Mutex<Option<MaybeUnread>>,
 }
+
+/// Most boxes a socket lists; past it, the socket drops the list and every ack of it writes,
+/// so that a socket's memory stays bounded whatever its identity's boxes.
+pub(crate) const MAX_LISTED_BOXES: usize = 1_000;
 
 #[derive(Debug, Default)]
 struct MaybeUnread {
@@ -79,7 +84,7 @@ impl SocketUnread {
     /// The identity's boxes with unread events, as the store had them after the socket
     /// subscribed.
     pub(crate) fn read(&self, boxes: Vec<Uuid>) {
-        *self.lock() = Some(MaybeUnread {
+        *self.lock() = (boxes.len() <= MAX_LISTED_BOXES).then(|| MaybeUnread {
             boxes: boxes.into_iter().map(|box_id| (box_id, 0)).collect(),
             events: 0,
         });
@@ -87,9 +92,13 @@ impl SocketUnread {
 
     /// An event of `box_id` reached the socket: the count may have grown.
     pub(crate) fn event_in(&self, box_id: Uuid) {
-        if let Some(known) = self.lock().as_mut() {
-            known.events += 1;
-            known.boxes.insert(box_id, known.events);
+        let mut known = self.lock();
+        if let Some(listed) = known.as_mut() {
+            listed.events += 1;
+            listed.boxes.insert(box_id, listed.events);
+            if listed.boxes.len() > MAX_LISTED_BOXES {
+                *known = None;
+            }
         }
     }
 
@@ -215,5 +224,55 @@ impl BoxService {
             written = self.ports().store.commit(changes).await.map(drop);
         }
         written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn box_id(n: usize) -> Uuid {
+        Uuid::from_u128(n as u128 + 1)
+    }
+
+    #[test]
+    fn a_socket_lists_the_boxes_read_and_those_its_events_name() {
+        let unread = SocketUnread::default();
+        assert_eq!(
+            unread.reset_needed(box_id(0)),
+            ResetNeeded::Yes(None),
+            "not read yet"
+        );
+        unread.read(vec![box_id(0)]);
+        assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::Yes(Some(0)));
+        assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::No);
+        unread.event_in(box_id(1));
+        assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::Yes(Some(1)));
+        unread.reset_written(box_id(0), Some(0));
+        assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::No);
+    }
+
+    #[test]
+    fn past_the_limit_a_socket_lists_nothing_and_every_ack_writes() {
+        let too_many = SocketUnread::default();
+        too_many.read((0..=MAX_LISTED_BOXES).map(box_id).collect());
+        assert_eq!(too_many.reset_needed(box_id(0)), ResetNeeded::Yes(None));
+        assert_eq!(
+            too_many.reset_needed(box_id(MAX_LISTED_BOXES + 5)),
+            ResetNeeded::Yes(None)
+        );
+
+        let growing = SocketUnread::default();
+        growing.read((0..MAX_LISTED_BOXES).map(box_id).collect());
+        assert_eq!(
+            growing.reset_needed(box_id(MAX_LISTED_BOXES)),
+            ResetNeeded::No
+        );
+        growing.event_in(box_id(MAX_LISTED_BOXES));
+        assert_eq!(
+            growing.reset_needed(box_id(MAX_LISTED_BOXES + 1)),
+            ResetNeeded::Yes(None),
+            "one box too many: the list is dropped"
+        );
     }
 }
