@@ -226,8 +226,7 @@ impl SocketSession {
 
     /// Subscribes to the identity's updates. Frontends call it before answering the handshake
     /// (so that a refusal is still an HTTP answer) and hand the result to
-    /// [`run_socket`](crate::socket::run_socket). It also reads which of the identity's boxes
-    /// have unread events, so that the session's acks write only the resets that change a count.
+    /// [`run_socket`](crate::socket::run_socket).
     pub async fn subscribe(&self) -> Result<SocketSubscription, Error> {
         // The position is read before subscribing: whatever commits in between is replayed
         // from the log when the socket starts, instead of falling between the two.
@@ -239,14 +238,7 @@ impl SocketSession {
             .await?
             .latest;
         let updates = self.service.ports().bus.subscribe(self.identity_id).await?;
-        // After subscribing: a count that grows from here comes with an event to the socket.
-        let unread = self
-            .service
-            .ports()
-            .boxes
-            .unread_boxes(self.identity_id, MAX_LISTED_BOXES as u64 + 1)
-            .await?;
-        self.unread.read(unread);
+        self.unread.subscribed();
         Ok(SocketSubscription { updates, live_from })
     }
 
@@ -326,6 +318,18 @@ impl SocketSession {
             return InboundOutcome::ForeignAckDropped {
                 sender_id: ack.sender_id,
             };
+        }
+        if self.unread.begin_read() {
+            let boxes = self
+                .service
+                .ports()
+                .boxes
+                .unread_boxes(self.identity_id, MAX_LISTED_BOXES as u64 + 1)
+                .await;
+            if let Err(error) = &boxes {
+                tracing::warn!(identity = %self.identity_id, %error, "cannot read the boxes with unread events; the acks write");
+            }
+            self.unread.read(boxes.ok());
         }
         // Nothing to write for a count the socket knows at zero; otherwise written with the
         // other acks' resets, and the echo waits until it is durable.

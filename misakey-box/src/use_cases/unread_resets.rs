@@ -45,28 +45,43 @@ pub(crate) struct UnreadResets {
 }
 
 /// What one socket knows of its identity's unread counts: the boxes whose count may be above
-/// zero. It reads them from the store once, after subscribing to the identity's updates; from
-/// then on every count that grows does so with an `event.new` of its box reaching the socket
-/// (the socket notes each one, live or read from the log, before sending it), and a reset the
-/// socket wrote takes its box off again unless an event of that box came meanwhile.
+/// zero. The socket's first ack reads them from the store (the socket is subscribed by then);
+/// from then on every count that grows does so with an `event.new` of its box reaching the
+/// socket (the socket notes each one, live or read from the log, before sending it, and those
+/// noted while the read is under way), and a reset the socket wrote takes its box off again
+/// unless an event of that box came meanwhile. An event delivered before the read began was
+/// committed before it: the read sees its count.
 ///
 /// An ack for a box not listed resets nothing: its count was zero when the socket last heard of
 /// the box. An event committed elsewhere and not yet delivered to this socket is after the ack,
 /// as the client saw it on this socket; its count stays up for the next ack.
 #[derive(Debug, Default)]
 pub(crate) struct SocketUnread {
-    /// `None` until read from the store, or once more than [`MAX_LISTED_BOXES`]: every ack
-    /// writes then.
-    boxes: Mutex<Option<MaybeUnread>>,
+    listing: Mutex<Listing>,
 }
 
-/// Most boxes a socket lists; past it, the socket drops the list and every ack of it writes,
-/// so that a socket's memory stays bounded whatever its identity's boxes.
+/// Most boxes a socket lists; past it, the socket drops the list for good and every ack of it
+/// writes, so that a socket's memory stays bounded whatever its identity's boxes.
 pub(crate) const MAX_LISTED_BOXES: usize = 1_000;
 
 #[derive(Debug, Default)]
+enum Listing {
+    /// The session is not subscribed: nothing tells it of events, every ack writes.
+    #[default]
+    Off,
+    /// Subscribed; the list is read at the first ack (a socket that never acks reads nothing).
+    Unread,
+    /// Being read: the boxes of the events noted meanwhile.
+    Reading(MaybeUnread),
+    /// Read: the boxes whose count may be above zero.
+    Listed(MaybeUnread),
+    /// More than [`MAX_LISTED_BOXES`]: every ack writes.
+    TooMany,
+}
+
+#[derive(Debug, Default)]
 struct MaybeUnread {
-    /// Box, and the number of the event that listed it last.
+    /// Box, and the number of the event that listed it last (0: listed by the read).
     boxes: HashMap<Uuid, u64>,
     events: u64,
 }
@@ -81,50 +96,89 @@ pub(crate) enum ResetNeeded {
 }
 
 impl SocketUnread {
-    /// The identity's boxes with unread events, as the store had them after the socket
-    /// subscribed.
-    pub(crate) fn read(&self, boxes: Vec<Uuid>) {
-        *self.lock() = (boxes.len() <= MAX_LISTED_BOXES).then(|| MaybeUnread {
-            boxes: boxes.into_iter().map(|box_id| (box_id, 0)).collect(),
-            events: 0,
-        });
+    /// The session is subscribed to its identity's updates: events reach it from now on.
+    pub(crate) fn subscribed(&self) {
+        let mut listing = self.lock();
+        if matches!(*listing, Listing::Off) {
+            *listing = Listing::Unread;
+        }
+    }
+
+    /// Whether the caller is to read the list now (and then hand it to [`Self::read`]).
+    pub(crate) fn begin_read(&self) -> bool {
+        let mut listing = self.lock();
+        let first = matches!(*listing, Listing::Unread);
+        if first {
+            *listing = Listing::Reading(MaybeUnread::default());
+        }
+        first
+    }
+
+    /// The identity's boxes with unread events, read after [`Self::begin_read`] (`None`: the
+    /// read failed, and the next ack tries again).
+    pub(crate) fn read(&self, boxes: Option<Vec<Uuid>>) {
+        let mut listing = self.lock();
+        let Listing::Reading(noted) = std::mem::take(&mut *listing) else {
+            return;
+        };
+        *listing = match boxes {
+            None => Listing::Unread,
+            Some(boxes) => {
+                let mut listed = noted;
+                for box_id in boxes {
+                    listed.boxes.entry(box_id).or_insert(0);
+                }
+                Listing::Listed(listed).bounded()
+            }
+        };
     }
 
     /// An event of `box_id` reached the socket: the count may have grown.
     pub(crate) fn event_in(&self, box_id: Uuid) {
-        let mut known = self.lock();
-        if let Some(listed) = known.as_mut() {
-            listed.events += 1;
-            listed.boxes.insert(box_id, listed.events);
-            if listed.boxes.len() > MAX_LISTED_BOXES {
-                *known = None;
-            }
+        let mut listing = self.lock();
+        if let Listing::Reading(known) | Listing::Listed(known) = &mut *listing {
+            known.events += 1;
+            known.boxes.insert(box_id, known.events);
+            *listing = std::mem::take(&mut *listing).bounded();
         }
     }
 
     /// Whether an ack for `box_id` must write a reset.
     pub(crate) fn reset_needed(&self, box_id: Uuid) -> ResetNeeded {
-        match self.lock().as_ref() {
-            None => ResetNeeded::Yes(None),
-            Some(known) => match known.boxes.get(&box_id) {
+        match &*self.lock() {
+            Listing::Listed(known) => match known.boxes.get(&box_id) {
                 Some(&event) => ResetNeeded::Yes(Some(event)),
                 None => ResetNeeded::No,
             },
+            _ => ResetNeeded::Yes(None),
         }
     }
 
     /// The reset of `box_id` asked with `mark` is durable: the count is zero unless an event
     /// of the box reached the socket since.
     pub(crate) fn reset_written(&self, box_id: Uuid, mark: Option<u64>) {
-        if let (Some(known), Some(mark)) = (self.lock().as_mut(), mark)
+        if let (Listing::Listed(known), Some(mark)) = (&mut *self.lock(), mark)
             && known.boxes.get(&box_id) == Some(&mark)
         {
             known.boxes.remove(&box_id);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MaybeUnread>> {
-        self.boxes.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Listing> {
+        self.listing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Listing {
+    fn bounded(self) -> Self {
+        match self {
+            Listing::Reading(known) | Listing::Listed(known)
+                if known.boxes.len() > MAX_LISTED_BOXES =>
+            {
+                Listing::TooMany
+            }
+            other => other,
+        }
     }
 }
 
@@ -235,15 +289,20 @@ mod tests {
         Uuid::from_u128(n as u128 + 1)
     }
 
+    fn listed(boxes: Vec<Uuid>) -> SocketUnread {
+        let unread = SocketUnread::default();
+        unread.subscribed();
+        assert!(unread.begin_read());
+        unread.read(Some(boxes));
+        unread
+    }
+
     #[test]
     fn a_socket_lists_the_boxes_read_and_those_its_events_name() {
         let unread = SocketUnread::default();
-        assert_eq!(
-            unread.reset_needed(box_id(0)),
-            ResetNeeded::Yes(None),
-            "not read yet"
-        );
-        unread.read(vec![box_id(0)]);
+        assert!(!unread.begin_read(), "not subscribed: nothing to read");
+        assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::Yes(None));
+        let unread = listed(vec![box_id(0)]);
         assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::Yes(Some(0)));
         assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::No);
         unread.event_in(box_id(1));
@@ -253,17 +312,38 @@ mod tests {
     }
 
     #[test]
+    fn events_noted_during_the_read_are_listed_and_a_failed_read_is_tried_again() {
+        let unread = SocketUnread::default();
+        unread.subscribed();
+        unread.event_in(box_id(9)); // before the read: the read sees its count
+        assert!(unread.begin_read());
+        assert!(!unread.begin_read(), "one read at a time");
+        unread.event_in(box_id(1));
+        assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::Yes(None));
+        unread.read(Some(vec![box_id(0)]));
+        assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::Yes(Some(0)));
+        assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::Yes(Some(1)));
+        assert_eq!(unread.reset_needed(box_id(9)), ResetNeeded::No);
+
+        let failed = SocketUnread::default();
+        failed.subscribed();
+        assert!(failed.begin_read());
+        failed.read(None);
+        assert_eq!(failed.reset_needed(box_id(0)), ResetNeeded::Yes(None));
+        assert!(failed.begin_read(), "read again at the next ack");
+    }
+
+    #[test]
     fn past_the_limit_a_socket_lists_nothing_and_every_ack_writes() {
-        let too_many = SocketUnread::default();
-        too_many.read((0..=MAX_LISTED_BOXES).map(box_id).collect());
+        let too_many = listed((0..=MAX_LISTED_BOXES).map(box_id).collect());
         assert_eq!(too_many.reset_needed(box_id(0)), ResetNeeded::Yes(None));
         assert_eq!(
             too_many.reset_needed(box_id(MAX_LISTED_BOXES + 5)),
             ResetNeeded::Yes(None)
         );
+        assert!(!too_many.begin_read(), "for good");
 
-        let growing = SocketUnread::default();
-        growing.read((0..MAX_LISTED_BOXES).map(box_id).collect());
+        let growing = listed((0..MAX_LISTED_BOXES).map(box_id).collect());
         assert_eq!(
             growing.reset_needed(box_id(MAX_LISTED_BOXES)),
             ResetNeeded::No
