@@ -422,14 +422,23 @@ impl BoxReads for InMemoryBoxStore {
             .unwrap_or(0))
     }
 
-    async fn unread_boxes(&self, identity_id: Uuid, limit: u64) -> Result<Vec<Uuid>, StoreError> {
-        Ok(self
-            .state()?
-            .unread_counts
+    async fn unread_boxes(
+        &self,
+        identity_ids: &[Uuid],
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let state = self.state()?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(identity_ids
             .iter()
-            .filter(|((reader, _), count)| *reader == identity_id && **count > 0)
-            .map(|((_, box_id), _)| *box_id)
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .flat_map(|identity_id| {
+                state
+                    .unread_counts
+                    .iter()
+                    .filter(move |((reader, _), count)| reader == identity_id && **count > 0)
+                    .map(|(key, _)| *key)
+                    .take(limit)
+            })
             .collect())
     }
 }

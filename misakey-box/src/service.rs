@@ -178,6 +178,8 @@ struct Inner {
     socket_slots: SocketSlots,
     /// Unread-count resets of acks, waiting to be written together.
     unread_resets: crate::use_cases::UnreadResets,
+    /// Sockets' reads of their boxes with unread events, waiting to be read together.
+    unread_listings: crate::use_cases::UnreadListings,
 }
 
 impl BoxService {
@@ -199,6 +201,7 @@ impl BoxService {
                 shutdown,
                 socket_slots: SocketSlots::default(),
                 unread_resets: crate::use_cases::UnreadResets::default(),
+                unread_listings: crate::use_cases::UnreadListings::default(),
             }),
         }
     }
@@ -206,6 +209,11 @@ impl BoxService {
     /// The unread-count resets waiting to be written.
     pub(crate) fn unread_resets(&self) -> &crate::use_cases::UnreadResets {
         &self.inner.unread_resets
+    }
+
+    /// The sockets' reads of their boxes with unread events waiting.
+    pub(crate) fn unread_listings(&self) -> &crate::use_cases::UnreadListings {
+        &self.inner.unread_listings
     }
 
     /// The sockets each identity holds open in this process.

@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use misakey_box::SocketSubscription;
-use misakey_box::domain::SequencedUpdate;
+use misakey_box::domain::{Event, KeyShare, SequencedUpdate};
 use misakey_box::error::StoreError;
-use misakey_box::ports::{BoxReads as _, BoxStore, Change, ChangeSet};
+use misakey_box::ports::{BoxReads, BoxStore, Change, ChangeSet, Member};
 use misakey_box::socket::{
     AcceptedSocket, ClientFrame, ServerFrame, SocketEnd, SocketSettings, run_socket,
 };
@@ -28,6 +28,8 @@ use uuid::Uuid;
 struct GatedStore {
     inner: Arc<misakey_box_testkit::InMemoryBoxStore>,
     gate: tokio::sync::RwLock<()>,
+    /// Commits begun, held at the gate or not.
+    attempts: AtomicUsize,
     failures: AtomicUsize,
     commits: Mutex<Vec<ChangeSet>>,
 }
@@ -35,6 +37,7 @@ struct GatedStore {
 #[async_trait]
 impl BoxStore for GatedStore {
     async fn commit(&self, changes: &ChangeSet) -> Result<Vec<SequencedUpdate>, StoreError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         let _open = self.gate.read().await;
         let fail = self
             .failures
@@ -57,6 +60,7 @@ fn gated(bed: &TestBed) -> (BoxService, Arc<GatedStore>) {
     let store = Arc::new(GatedStore {
         inner: bed.store.clone(),
         gate: tokio::sync::RwLock::new(()),
+        attempts: AtomicUsize::new(0),
         failures: AtomicUsize::new(0),
         commits: Mutex::new(Vec::new()),
     });
@@ -357,7 +361,15 @@ async fn an_event_arriving_while_its_boxs_reset_is_written_keeps_the_next_ack_wr
 
     let held = store.gate.write().await;
     client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
-    // The event may have grown the count after the reset: the box stays listed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.attempts.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reset never began"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The reset is being written: the event may grow the count after it, the box stays listed.
     let event = event_reaches_alice(&service, box_id, 1).await;
     assert_eq!(next_json(&mut server).await, event);
     drop(held);
@@ -400,6 +412,159 @@ async fn a_socket_goes_on_delivering_while_its_acks_reset_is_written() {
         Some(ServerFrame::Text(frame)) => assert_eq!(frame.to_json(), echo(box_id)),
         other => panic!("expected the echo, got {other:?}"),
     }
+    client.send(ClientFrame::Close).await.unwrap();
+    driver.await.unwrap();
+}
+
+/// The test bed's box reads, recording each read of unread boxes (the identities asked for),
+/// holding them while `gate` is held for writing, and failing them while `failing` is set.
+#[derive(Debug)]
+struct RecordedReads {
+    inner: Arc<misakey_box_testkit::InMemoryBoxStore>,
+    listings: Mutex<Vec<Vec<Uuid>>>,
+    gate: tokio::sync::RwLock<()>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl BoxReads for RecordedReads {
+    async fn box_events_summary(&self, box_id: Uuid) -> Result<Option<(Event, Event)>, StoreError> {
+        self.inner.box_events_summary(box_id).await
+    }
+    async fn members(&self, box_id: Uuid) -> Result<Vec<Member>, StoreError> {
+        self.inner.members(box_id).await
+    }
+    async fn events(
+        &self,
+        box_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.events(box_id, offset, limit).await
+    }
+    async fn count_events(&self, box_id: Uuid) -> Result<u64, StoreError> {
+        self.inner.count_events(box_id).await
+    }
+    async fn joined_boxes(
+        &self,
+        identity_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.joined_boxes(identity_id, offset, limit).await
+    }
+    async fn count_joined_boxes(&self, identity_id: Uuid) -> Result<u64, StoreError> {
+        self.inner.count_joined_boxes(identity_id).await
+    }
+    async fn key_share(&self, other_share_hash: &str) -> Result<Option<KeyShare>, StoreError> {
+        self.inner.key_share(other_share_hash).await
+    }
+    async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
+        self.inner.unread_count(identity_id, box_id).await
+    }
+    async fn unread_boxes(
+        &self,
+        identity_ids: &[Uuid],
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        self.listings.lock().unwrap().push(identity_ids.to_vec());
+        let _open = self.gate.read().await;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("injected failure"));
+        }
+        self.inner.unread_boxes(identity_ids, limit).await
+    }
+}
+
+/// The test bed's service with its store behind a gate and its box reads recorded.
+fn gated_and_recorded(bed: &TestBed) -> (BoxService, Arc<GatedStore>, Arc<RecordedReads>) {
+    let (gated_service, store) = gated(bed);
+    let reads = Arc::new(RecordedReads {
+        inner: bed.store.clone(),
+        listings: Mutex::new(Vec::new()),
+        gate: tokio::sync::RwLock::new(()),
+        failing: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut ports = gated_service.ports().clone();
+    ports.boxes = reads.clone();
+    let service = BoxService::without_maintenance(ports, bed.service.config().clone());
+    (service, store, reads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_acks_of_sockets_opened_together_share_one_read_of_their_unread_boxes() {
+    let bed = TestBed::new();
+    let (service, store, reads) = gated_and_recorded(&bed);
+    let box_id = Uuid::from_u128(0x4a);
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        sockets.push(driven_socket(&bed, &service).await);
+    }
+    // The first socket's read is held; the other two sockets ask meanwhile and share the next.
+    let held = reads.gate.write().await;
+    let mut clients = sockets.iter_mut().map(|(client, _, _)| client);
+    clients
+        .next()
+        .unwrap()
+        .send(ClientFrame::Text(ack(box_id)))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while reads.listings.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no read began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for client in clients {
+        client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(held);
+    // Each socket gets the three echoes (every ack reaches every socket of Alice's).
+    for (_, server, _) in &mut sockets {
+        for _ in 0..3 {
+            assert_eq!(next_json(server).await, echo(box_id));
+        }
+    }
+    // Two reads of Alice's boxes, not three.
+    assert_eq!(
+        *reads.listings.lock().unwrap(),
+        vec![vec![ALICE_ID], vec![ALICE_ID]]
+    );
+    assert_eq!(
+        resets(&store),
+        Vec::<(Uuid, Uuid)>::new(),
+        "nothing was unread"
+    );
+    for (mut client, _, driver) in sockets {
+        client.send(ClientFrame::Close).await.unwrap();
+        driver.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_unread_boxes_cannot_be_read_the_ack_writes_its_reset_and_the_next_reads_again() {
+    let bed = TestBed::new();
+    let (service, store, reads) = gated_and_recorded(&bed);
+    let box_id = Uuid::from_u128(0x5a);
+    let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
+    reads.failing.store(true, Ordering::SeqCst);
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    assert_eq!(next_json(&mut server).await, echo(box_id));
+    assert_eq!(
+        resets(&store),
+        vec![(ALICE_ID, box_id)],
+        "written, to be safe"
+    );
+
+    reads.failing.store(false, Ordering::SeqCst);
+    client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
+    assert_eq!(next_json(&mut server).await, echo(box_id));
+    assert_eq!(reads.listings.lock().unwrap().len(), 2, "read again");
+    assert_eq!(
+        resets(&store),
+        vec![(ALICE_ID, box_id)],
+        "then known at zero"
+    );
     client.send(ClientFrame::Close).await.unwrap();
     driver.await.unwrap();
 }

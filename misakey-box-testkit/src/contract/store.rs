@@ -305,8 +305,8 @@ pub async fn unknown_keys_read_as_empty<S: ContractStore + ?Sized>(store: &S) {
     assert_eq!(store.notifications(unknown).await.unwrap(), vec![]);
     assert_eq!(store.unread_count(unknown, unknown).await.unwrap(), 0);
     assert_eq!(
-        store.unread_boxes(unknown, 10).await.unwrap(),
-        Vec::<Uuid>::new()
+        store.unread_boxes(&[unknown], 10).await.unwrap(),
+        Vec::<(Uuid, Uuid)>::new()
     );
 }
 
@@ -347,8 +347,8 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
         }
         counts
     };
-    let unread_boxes = |identity| async move {
-        let mut boxes = store.unread_boxes(identity, 10).await.unwrap();
+    let unread_boxes = |identities: Vec<Uuid>| async move {
+        let mut boxes = store.unread_boxes(&identities, 10).await.unwrap();
         boxes.sort();
         boxes
     };
@@ -356,12 +356,15 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
     commit(vec![increment(alice, box_a), increment(alice, box_b)]).await;
     commit(vec![increment(bob, box_a)]).await;
     assert_eq!(counts().await, [2, 1, 1, 0]);
-    assert_eq!(unread_boxes(alice).await, [box_a, box_b]);
-    assert_eq!(unread_boxes(bob).await, [box_a]);
+    assert_eq!(
+        unread_boxes(vec![alice, bob]).await,
+        [(alice, box_a), (alice, box_b), (bob, box_a)]
+    );
+    assert_eq!(unread_boxes(vec![bob]).await, [(bob, box_a)]);
 
     commit(vec![reset(alice, box_a)]).await;
     assert_eq!(counts().await, [0, 1, 1, 0]);
-    assert_eq!(unread_boxes(alice).await, [box_b]);
+    assert_eq!(unread_boxes(vec![alice]).await, [(alice, box_b)]);
     // Resetting twice, or a count never started, is harmless.
     commit(vec![reset(alice, box_a), reset(bob, box_b)]).await;
     assert_eq!(counts().await, [0, 1, 1, 0]);
@@ -378,11 +381,17 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
     ])
     .await;
     assert_eq!(counts().await, [1, 2, 2, 0]);
-    assert_eq!(unread_boxes(alice).await, [box_a, box_b]);
-    assert_eq!(unread_boxes(bob).await, [box_a]);
-    // At most as many as asked for.
-    let one = store.unread_boxes(alice, 1).await.unwrap();
-    assert!(one == [box_a] || one == [box_b], "{one:?}");
+    assert_eq!(
+        unread_boxes(vec![alice, bob]).await,
+        [(alice, box_a), (alice, box_b), (bob, box_a)]
+    );
+    // At most as many per identity as asked for.
+    let mut one_each = store.unread_boxes(&[alice, bob], 1).await.unwrap();
+    one_each.sort();
+    assert!(
+        one_each == [(alice, box_a), (bob, box_a)] || one_each == [(alice, box_b), (bob, box_a)],
+        "{one_each:?}"
+    );
 }
 
 fn positions(updates: &[SequencedUpdate]) -> Vec<(Uuid, u64)> {

@@ -54,8 +54,13 @@ pub trait BoxReads: Debug + Send + Sync + 'static {
     /// How many events of a box the identity has not read yet (0 when never counted).
     async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError>;
 
-    /// At most `limit` of the boxes where the identity has unread events (a count above zero),
-    /// in any order. A socket reads them once, when it opens, to know which acks have a count
-    /// to reset.
-    async fn unread_boxes(&self, identity_id: Uuid, limit: u64) -> Result<Vec<Uuid>, StoreError>;
+    /// For each of `identity_ids`, at most `limit` of the boxes where it has unread events (a
+    /// count above zero), as `(identity, box)` pairs in any order. A socket reads its
+    /// identity's at its first ack, to know which acks have a count to reset; the first acks of
+    /// many sockets share a read.
+    async fn unread_boxes(
+        &self,
+        identity_ids: &[Uuid],
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }

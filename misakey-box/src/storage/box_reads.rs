@@ -147,16 +147,43 @@ impl BoxReads for SeaOrmStorage {
         Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
     }
 
-    async fn unread_boxes(&self, identity_id: Uuid, limit: u64) -> Result<Vec<Uuid>, StoreError> {
-        box_unread_count::Entity::find()
-            .select_only()
-            .column(box_unread_count::Column::BoxId)
-            .filter(box_unread_count::Column::IdentityId.eq(identity_id))
-            .filter(box_unread_count::Column::Count.gt(0))
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
+    async fn unread_boxes(
+        &self,
+        identity_ids: &[Uuid],
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        if identity_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = self.db.get_database_backend();
+        let identities: Vec<String> = (1..=identity_ids.len())
+            .map(|n| super::placeholder(backend, n))
+            .collect();
+        // At most `limit` per identity, however many boxes some identity has.
+        let sql = format!(
+            "SELECT identity_id, box_id FROM (SELECT identity_id, box_id, \
+             ROW_NUMBER() OVER (PARTITION BY identity_id) AS listed FROM box_unread_counts \
+             WHERE count > 0 AND identity_id IN ({})) AS unread WHERE listed <= {}",
+            identities.join(", "),
+            super::placeholder(backend, identity_ids.len() + 1)
+        );
+        let values = identity_ids
+            .iter()
+            .map(|id| sea_orm::Value::from(*id))
+            .chain([i64::try_from(limit).unwrap_or(i64::MAX).into()]);
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<Uuid>("", "identity_id")
+                        .map_err(store_error)?,
+                    row.try_get::<Uuid>("", "box_id").map_err(store_error)?,
+                ))
+            })
+            .collect()
     }
 }

@@ -7,10 +7,12 @@ mod identity_profile;
 mod invitations;
 mod notifications;
 mod socket_session;
+mod socket_unread;
 mod unread_resets;
 
 pub use authorization::{Caller, Credentials};
 pub use boxes::KeyShareView;
 pub use notifications::{Acknowledged, parse_notification_ids};
 pub use socket_session::{InboundOutcome, Replay, SocketSession, SocketSubscription, TokenCheck};
+pub(crate) use socket_unread::UnreadListings;
 pub(crate) use unread_resets::UnreadResets;

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Caller;
-use super::unread_resets::{MAX_LISTED_BOXES, ResetNeeded, SocketUnread};
+use super::socket_unread::{ResetNeeded, SocketUnread};
 use crate::BoxService;
 use crate::domain::{AckObject, AddressedUpdate, ClientMessage, Frame, RealtimeUpdate, UpdateType};
 use crate::error::Error;
@@ -320,12 +320,7 @@ impl SocketSession {
             };
         }
         if self.unread.begin_read() {
-            let boxes = self
-                .service
-                .ports()
-                .boxes
-                .unread_boxes(self.identity_id, MAX_LISTED_BOXES as u64 + 1)
-                .await;
+            let boxes = self.service.listed_unread_boxes(self.identity_id).await;
             if let Err(error) = &boxes {
                 tracing::warn!(identity = %self.identity_id, %error, "cannot read the boxes with unread events; the acks write");
             }
