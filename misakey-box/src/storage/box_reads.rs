@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, EntityTrait, PaginatorTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _, Statement,
+    ColumnTrait as _, EntityTrait, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _,
 };
 use uuid::Uuid;
 
@@ -113,11 +113,7 @@ impl BoxReads for SeaOrmStorage {
             i64::try_from(limit).unwrap_or(i64::MAX).into(),
             i64::try_from(offset).unwrap_or(i64::MAX).into(),
         ];
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await
-            .map_err(store_error)?;
+        let rows = super::query_written_out(&self.db, sql, values).await?;
         rows.iter()
             .map(|row| row.try_get::<Uuid>("", "box_id").map_err(store_error))
             .collect()
@@ -171,11 +167,7 @@ impl BoxReads for SeaOrmStorage {
             .iter()
             .map(|id| sea_orm::Value::from(*id))
             .chain([i64::try_from(limit).unwrap_or(i64::MAX).into()]);
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await
-            .map_err(store_error)?;
+        let rows = super::query_written_out(&self.db, sql, values).await?;
         rows.iter()
             .map(|row| {
                 Ok((

@@ -284,3 +284,17 @@ async fn execute_written_out(
         .map_err(store_error)?
         .rows_affected())
 }
+
+/// Runs a query written out with `values` bound; returns its rows.
+async fn query_written_out(
+    db: &impl ConnectionTrait,
+    sql: String,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Result<Vec<sea_orm::QueryResult>, StoreError> {
+    let backend = db.get_database_backend();
+    db.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await
+    .map_err(store_error)
+}

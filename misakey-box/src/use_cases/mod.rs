@@ -9,6 +9,7 @@ mod notifications;
 mod socket_session;
 mod socket_unread;
 mod unread_resets;
+mod waiting;
 
 pub use authorization::{Caller, Credentials};
 pub use boxes::KeyShareView;

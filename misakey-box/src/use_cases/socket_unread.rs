@@ -3,12 +3,11 @@
 //! lists, which the first acks of many sockets (a reconnect storm) share.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::waiting::{Waiting, answer_all};
 use crate::BoxService;
 use crate::error::StoreError;
 
@@ -153,14 +152,10 @@ impl Listing {
 /// Most identities whose lists one query reads.
 const MAX_LISTINGS_PER_READ: usize = 256;
 
-type ListingWaiter = oneshot::Sender<Result<Vec<Uuid>, StoreError>>;
-
 /// Identities whose sockets wait for their lists, each with the sockets waiting.
 #[derive(Debug, Default)]
 pub(crate) struct UnreadListings {
-    waiting: Mutex<HashMap<Uuid, Vec<ListingWaiter>>>,
-    /// A reader task is on its way or running: sockets asking meanwhile only queue.
-    scheduled: AtomicBool,
+    waiting: Waiting<Uuid, Result<Vec<Uuid>, StoreError>>,
 }
 
 impl BoxService {
@@ -170,16 +165,8 @@ impl BoxService {
         &self,
         identity_id: Uuid,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let listings = self.unread_listings();
-        let (waiter, read) = oneshot::channel();
-        listings
-            .waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(identity_id)
-            .or_default()
-            .push(waiter);
-        if !listings.scheduled.swap(true, Ordering::AcqRel) {
+        let (read, start) = self.unread_listings().waiting.queue(identity_id);
+        if start {
             let service = self.clone();
             tokio::spawn(async move { service.run_listing_reader().await });
         }
@@ -187,19 +174,11 @@ impl BoxService {
             .unwrap_or_else(|_| Err(StoreError::backend("the unread-box reader stopped")))
     }
 
-    /// The reader task: reads until nothing waits, then stands down (unless a socket asked
-    /// between its last look and standing down).
+    /// The reader task: reads until nothing waits, then stands down.
     async fn run_listing_reader(&self) {
-        let listings = self.unread_listings();
         loop {
             self.read_waiting_listings().await;
-            listings.scheduled.store(false, Ordering::Release);
-            let empty = listings
-                .waiting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_empty();
-            if empty || listings.scheduled.swap(true, Ordering::AcqRel) {
+            if self.unread_listings().waiting.stand_down() {
                 return;
             }
         }
@@ -207,22 +186,7 @@ impl BoxService {
 
     async fn read_waiting_listings(&self) {
         loop {
-            let batch: Vec<(Uuid, Vec<ListingWaiter>)> = {
-                let mut waiting = self
-                    .unread_listings()
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let identities: Vec<Uuid> = waiting
-                    .keys()
-                    .take(MAX_LISTINGS_PER_READ)
-                    .copied()
-                    .collect();
-                identities
-                    .into_iter()
-                    .filter_map(|identity| waiting.remove_entry(&identity))
-                    .collect()
-            };
+            let batch = self.unread_listings().waiting.take(MAX_LISTINGS_PER_READ);
             if batch.is_empty() {
                 return;
             }
@@ -243,9 +207,7 @@ impl BoxService {
                     Ok(_) => Ok(lists.remove(&identity).unwrap_or_default()),
                     Err(error) => Err(error.clone()),
                 };
-                for waiter in waiters {
-                    let _ = waiter.send(list.clone());
-                }
+                answer_all(waiters, &list);
             }
         }
     }

@@ -13,13 +13,11 @@
 //! fail visibly (logged, no echo). Resets a socket left behind when it closed are written all
 //! the same, and a stopping server writes what is still waiting before it stops.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use uuid::Uuid;
+
+use super::waiting::{Waiting, answer_all};
 
 use crate::BoxService;
 use crate::error::StoreError;
@@ -31,15 +29,10 @@ const MAX_RESETS_PER_BATCH: usize = 2_000;
 /// Pauses before the second and third attempt of a failed batch.
 const RETRY_PAUSES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(500)];
 
-type Waiter = oneshot::Sender<Result<(), StoreError>>;
-
 /// Resets waiting to be written, by identity and box, each with the acks waiting for it.
 #[derive(Debug, Default)]
 pub(crate) struct UnreadResets {
-    waiting: Mutex<HashMap<(Uuid, Uuid), Vec<Waiter>>>,
-    /// A writer task is on its way or running: acks arriving meanwhile only queue (a task per
-    /// ack would mean thousands of tasks a second taking turns for nothing).
-    scheduled: AtomicBool,
+    waiting: Waiting<(Uuid, Uuid), Result<(), StoreError>>,
     /// One batch at a time: the next one forms while it is written.
     writing: tokio::sync::Mutex<()>,
 }
@@ -52,16 +45,9 @@ impl BoxService {
         identity_id: Uuid,
         box_id: Uuid,
     ) -> Result<(), StoreError> {
-        let (waiter, durable) = oneshot::channel();
-        self.unread_resets()
-            .waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((identity_id, box_id))
-            .or_default()
-            .push(waiter);
+        let (durable, start) = self.unread_resets().waiting.queue((identity_id, box_id));
         // Written by a task of its own, which outlives an ack whose socket closes meanwhile.
-        if !self.unread_resets().scheduled.swap(true, Ordering::AcqRel) {
+        if start {
             let service = self.clone();
             tokio::spawn(async move { service.run_reset_writer().await });
         }
@@ -70,20 +56,11 @@ impl BoxService {
             .unwrap_or_else(|_| Err(StoreError::backend("the unread-count writer stopped")))
     }
 
-    /// The writer task: writes until nothing waits, then stands down, unless a reset arrived
-    /// between its last look and standing down (then it goes on: no reset is left without a
-    /// writer).
+    /// The writer task: writes until nothing waits, then stands down.
     async fn run_reset_writer(&self) {
-        let resets = self.unread_resets();
         loop {
             self.write_waiting_resets().await;
-            resets.scheduled.store(false, Ordering::Release);
-            let empty = resets
-                .waiting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_empty();
-            if empty || resets.scheduled.swap(true, Ordering::AcqRel) {
+            if self.unread_resets().waiting.stand_down() {
                 return;
             }
         }
@@ -94,17 +71,7 @@ impl BoxService {
         let resets = self.unread_resets();
         let _turn = resets.writing.lock().await;
         loop {
-            let batch: Vec<((Uuid, Uuid), Vec<Waiter>)> = {
-                let mut waiting = resets
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let keys: Vec<(Uuid, Uuid)> =
-                    waiting.keys().take(MAX_RESETS_PER_BATCH).copied().collect();
-                keys.into_iter()
-                    .filter_map(|key| waiting.remove_entry(&key))
-                    .collect()
-            };
+            let batch = resets.waiting.take(MAX_RESETS_PER_BATCH);
             if batch.is_empty() {
                 return;
             }
@@ -124,9 +91,7 @@ impl BoxService {
                 tracing::error!(%error, resets = batch.len(), "unread counts not reset; their acks get no echo");
             }
             for (_, waiters) in batch {
-                for waiter in waiters {
-                    let _ = waiter.send(written.clone());
-                }
+                answer_all(waiters, &written);
             }
         }
     }
