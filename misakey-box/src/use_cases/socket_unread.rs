@@ -38,10 +38,11 @@ enum Listing {
     Off,
     /// Subscribed; the list is read at the first ack (a socket that never acks reads nothing).
     Unread,
-    /// Being read: the boxes of the events noted meanwhile.
-    Reading(MaybeUnread),
+    /// Being read: the boxes of the events noted meanwhile. (Boxed, like `Listed`, so that
+    /// a socket that never acks carries a pointer's worth, not a map's.)
+    Reading(Box<MaybeUnread>),
     /// Read: the boxes whose count may be above zero.
-    Listed(MaybeUnread),
+    Listed(Box<MaybeUnread>),
     /// More than [`MAX_LISTED_BOXES`]: every ack writes.
     TooMany,
 }
@@ -76,7 +77,7 @@ impl SocketUnread {
         let mut listing = self.lock();
         let first = matches!(*listing, Listing::Unread);
         if first {
-            *listing = Listing::Reading(MaybeUnread::default());
+            *listing = Listing::Reading(Box::default());
         }
         first
     }
