@@ -67,12 +67,8 @@ async fn metrics_are_in_the_prometheus_text_format_and_follow_the_traffic() {
         .await
         .unwrap();
     let request = ContactRequestBuilder::new(&bob()).build();
-    assert_eq!(
-        post_contact(&target, ALICE_TOKEN, ALICE_ID, &request)
-            .await
-            .0,
-        201
-    );
+    let (status, created) = post_contact(&target, ALICE_TOKEN, ALICE_ID, &request).await;
+    assert_eq!(status, 201, "{created}");
     assert_eq!(
         post_contact(&target, ALICE_TOKEN, ALICE_ID, &request)
             .await
@@ -80,6 +76,10 @@ async fn metrics_are_in_the_prometheus_text_format_and_follow_the_traffic() {
         409
     );
     bob_socket.next_update().await;
+    // An ack of the new box: nothing unread there, so nothing to write; the echo comes back.
+    let ack = serde_json::json!({"type": "ack", "object": {"sender_id": BOB_ID, "box_id": created["id"]}});
+    bob_socket.send_json(&ack).await;
+    assert_eq!(bob_socket.next_update().await, ack);
     bob_socket.close().await;
     assert_eq!(get(&target, "/no/such/route").await.0, 404);
     // The socket's end is counted once the server has seen the close.
@@ -139,7 +139,19 @@ async fn metrics_are_in_the_prometheus_text_format_and_follow_the_traffic() {
             "misakey_box_frames_sent_total{type=\"notification\"}".to_owned(),
             1.0,
         ),
-        ("misakey_box_frames_received_total{}".to_owned(), 1.0),
+        (
+            "misakey_box_frames_sent_total{type=\"ack\"}".to_owned(),
+            1.0,
+        ),
+        ("misakey_box_frames_received_total{}".to_owned(), 2.0),
+        (
+            "misakey_box_socket_acks_total{reset=\"not_needed\"}".to_owned(),
+            1.0,
+        ),
+        (
+            "misakey_box_socket_acks_total{reset=\"written\"}".to_owned(),
+            0.0,
+        ),
     ];
     let measured: Vec<(String, f64)> = expected
         .iter()

@@ -9,6 +9,7 @@
 //! | `socket_closes_total` | counter | `code` (a close code, `client`, or `dropped`) | how sockets ended |
 //! | `frames_sent_total` | counter | `type` (an update type, `ping`, `close`) | frames sent to clients |
 //! | `frames_received_total` | counter | | frames received from clients |
+//! | `socket_acks_total` | counter | `reset` (`written`, `not_needed`, `failed`) | own acks: reset written before the echo, count known at zero (echoed at once), or no echo |
 //! | `socket_gap_fills_total` | counter | | gaps in a socket's live updates filled from the log (a frame waited longer than the in-order wait) |
 //! | `http_requests_total` | counter | `route` (the pattern, `/box-users/:id/contact`; `unknown`), `status` | answered requests |
 //! | `http_request_duration_seconds` | histogram | `route` | time to answer |
@@ -93,6 +94,24 @@ pub(crate) fn frame_sent(kind: &'static str) {
         .position(|known| known == kind)
         .unwrap_or(counters.sent.len() - 1);
     counters.sent[index].increment(1);
+}
+
+/// The values of `socket_acks_total`'s `reset` label.
+const ACK_RESETS: [&str; 3] = ["written", "not_needed", "failed"];
+
+/// An own ack was handled: its reset `written` before the echo, `not_needed` (the count was
+/// known at zero: echoed at once), or `failed` (no echo). Handles taken once, as for frames.
+pub(crate) fn ack(reset: &'static str) {
+    static COUNTERS: std::sync::OnceLock<Vec<metrics::Counter>> = std::sync::OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        ACK_RESETS
+            .iter()
+            .map(|reset| counter!("misakey_box_socket_acks_total", "reset" => *reset))
+            .collect()
+    });
+    if let Some(index) = ACK_RESETS.iter().position(|known| *known == reset) {
+        counters[index].increment(1);
+    }
 }
 
 /// A socket read a gap in its live updates from the log: the frames around it came out of

@@ -328,15 +328,20 @@ impl SocketSession {
         }
         // Nothing to write for a count the socket knows at zero; otherwise written with the
         // other acks' resets, and the echo waits until it is durable.
-        if let ResetNeeded::Yes(mark) = self.unread.reset_needed(ack.box_id) {
-            if let Err(error) = self
-                .service
-                .reset_unread_count(self.identity_id, ack.box_id)
-                .await
-            {
-                return InboundOutcome::Failed(error.into());
+        match self.unread.reset_needed(ack.box_id) {
+            ResetNeeded::No => crate::metrics::ack("not_needed"),
+            ResetNeeded::Yes(mark) => {
+                if let Err(error) = self
+                    .service
+                    .reset_unread_count(self.identity_id, ack.box_id)
+                    .await
+                {
+                    crate::metrics::ack("failed");
+                    return InboundOutcome::Failed(error.into());
+                }
+                self.unread.reset_written(ack.box_id, mark);
+                crate::metrics::ack("written");
             }
-            self.unread.reset_written(ack.box_id, mark);
         }
         let echo = AddressedUpdate {
             recipient: self.identity_id,
