@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::identities::open_socket;
 use crate::require_loopback;
@@ -44,9 +44,14 @@ pub(crate) fn rss_kib(pid: u32) -> Result<u64, String> {
 async fn hold_socket(
     url: String,
     index: usize,
+    handshake: OwnedSemaphorePermit,
+    open: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let mut socket = open_socket(&url, index).await?;
+    // Open: the next handshake may start.
+    drop(handshake);
+    open.fetch_add(1, Ordering::Relaxed);
     tokio::select! {
         _ = async { while socket.next().await.is_some() {} } => Err(format!("socket {index} closed by the server")),
         _ = stop.wait_for(|stop| *stop) => Ok(()),
@@ -71,22 +76,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let (url, stopped, open) = (url.clone(), stopped.clone(), open.clone());
-        tasks.push(tokio::spawn(async move {
-            // The permit is released once the handshake is done (the first await below ends
-            // with the socket open or failed).
-            let socket = hold_socket(url, index, stopped);
-            tokio::pin!(socket);
-            let mut permit = Some(permit);
-            loop {
-                tokio::select! {
-                    result = &mut socket => return result,
-                    () = tokio::time::sleep(Duration::from_millis(50)), if permit.is_some() => {
-                        permit = None;
-                        open.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }));
+        tasks.push(tokio::spawn(hold_socket(url, index, permit, open, stopped)));
     }
     // Bounded wait for every handshake.
     for _ in 0..600 {
