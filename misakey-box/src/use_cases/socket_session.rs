@@ -281,9 +281,7 @@ impl SocketSession {
     /// Notes a frame the socket received to send: an event of a box may have grown the
     /// identity's unread count there (see `SocketUnread`).
     pub(crate) fn note_frame(&self, frame: &Frame) {
-        if let Some(box_id) = frame.event_box_id() {
-            self.unread.event_in(box_id);
-        }
+        self.unread.frame_in(|| frame.event_box_id());
     }
 
     /// Handles one text frame from the client.

@@ -101,10 +101,14 @@ impl SocketUnread {
         };
     }
 
-    /// An event of `box_id` reached the socket: the count may have grown.
-    pub(crate) fn event_in(&self, box_id: Uuid) {
+    /// A frame reached the socket; `box_of` names the box if it is an event of one (the count
+    /// may have grown). `box_of` runs only while the socket keeps a list: a socket that never
+    /// acked does not search its frames for a box.
+    pub(crate) fn frame_in(&self, box_of: impl FnOnce() -> Option<Uuid>) {
         let mut listing = self.lock();
-        if let Listing::Reading(known) | Listing::Listed(known) = &mut *listing {
+        if let Listing::Reading(known) | Listing::Listed(known) = &mut *listing
+            && let Some(box_id) = box_of()
+        {
             known.events += 1;
             known.boxes.insert(box_id, known.events);
             *listing = std::mem::take(&mut *listing).bounded();
@@ -238,7 +242,7 @@ mod tests {
         let unread = listed(vec![box_id(0)]);
         assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::Yes(Some(0)));
         assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::No);
-        unread.event_in(box_id(1));
+        unread.frame_in(|| Some(box_id(1)));
         assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::Yes(Some(1)));
         unread.reset_written(box_id(0), Some(0));
         assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::No);
@@ -248,10 +252,10 @@ mod tests {
     fn events_noted_during_the_read_are_listed_and_a_failed_read_is_tried_again() {
         let unread = SocketUnread::default();
         unread.subscribed();
-        unread.event_in(box_id(9)); // before the read: the read sees its count
+        unread.frame_in(|| Some(box_id(9))); // before the read: the read sees its count
         assert!(unread.begin_read());
         assert!(!unread.begin_read(), "one read at a time");
-        unread.event_in(box_id(1));
+        unread.frame_in(|| Some(box_id(1)));
         assert_eq!(unread.reset_needed(box_id(1)), ResetNeeded::Yes(None));
         unread.read(Some(vec![box_id(0)]));
         assert_eq!(unread.reset_needed(box_id(0)), ResetNeeded::Yes(Some(0)));
@@ -281,7 +285,7 @@ mod tests {
             growing.reset_needed(box_id(MAX_LISTED_BOXES)),
             ResetNeeded::No
         );
-        growing.event_in(box_id(MAX_LISTED_BOXES));
+        growing.frame_in(|| Some(box_id(MAX_LISTED_BOXES)));
         assert_eq!(
             growing.reset_needed(box_id(MAX_LISTED_BOXES + 1)),
             ResetNeeded::Yes(None),
