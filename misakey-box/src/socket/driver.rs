@@ -74,10 +74,12 @@ where
     // resetting it on every frame would touch the timer wheel thousands of times a second.
     let idle = sleep_until(start + settings.idle_timeout);
     let mut last_heard = start;
-    // A socket lives no longer than its token.
+    // A socket lives no longer than its token. The time left is read when this is first
+    // polled (after the replay), so it counts from then, not from `start`: counted from
+    // `start`, a slow replay made the socket close before the token expired.
     let token_expiry = async {
         match session.token_lifetime_left() {
-            Some(left) => sleep_until(start + left).await,
+            Some(left) => tokio::time::sleep(left).await,
             None => std::future::pending().await,
         }
     };
