@@ -132,3 +132,62 @@ async fn concurrent_publishers_lose_nothing() {
     expected.sort();
     assert_eq!(received, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_subscriber_is_woken_by_a_later_publish() {
+    let bus = InProcessBus::new();
+    let identity = Uuid::new_v4();
+    let mut subscription = bus.subscribe(identity).await.unwrap();
+    let reader = tokio::spawn(async move {
+        let mut received = Vec::new();
+        for _ in 0..3 {
+            received.push(subscription.next().await.unwrap().unwrap());
+        }
+        received
+    });
+    for n in 0..3 {
+        // The reader is (most likely) parked on an empty queue before each frame.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        bus.publish(identity, &frame(n)).await.unwrap();
+    }
+    assert_eq!(
+        within(reader).await.unwrap(),
+        (0..3).map(frame).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_disconnected_bus_delivers_what_was_queued_then_reports_the_broker_lost() {
+    let bus = InProcessBus::new();
+    let identity = Uuid::new_v4();
+    let mut subscription = bus.subscribe(identity).await.unwrap();
+    bus.publish(identity, &frame(0)).await.unwrap();
+    bus.disconnect_all();
+    assert_eq!(bus.subscriber_count(identity), 0);
+    // Publishing after the disconnection reaches nobody.
+    bus.publish(identity, &frame(1)).await.unwrap();
+    assert_eq!(
+        within(subscription.next()).await.unwrap().unwrap(),
+        frame(0)
+    );
+    let ended = within(subscription.next()).await;
+    assert!(
+        matches!(&ended, Some(Err(SubscriptionError::Broken(cause))) if cause.to_string() == "the notification bus lost its broker"),
+        "{ended:?}"
+    );
+    assert!(within(subscription.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn a_dropped_bus_ends_its_subscriptions_after_what_was_queued() {
+    let bus = InProcessBus::new();
+    let identity = Uuid::new_v4();
+    let mut subscription = bus.subscribe(identity).await.unwrap();
+    bus.publish(identity, &frame(0)).await.unwrap();
+    drop(bus);
+    assert_eq!(
+        within(subscription.next()).await.unwrap().unwrap(),
+        frame(0)
+    );
+    assert!(within(subscription.next()).await.is_none());
+}

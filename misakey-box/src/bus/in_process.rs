@@ -1,10 +1,12 @@
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use futures::StreamExt as _;
-use tokio::sync::mpsc;
+use futures::task::AtomicWaker;
+use futures::{Stream, StreamExt as _};
 use uuid::Uuid;
 
 use crate::domain::Frame;
@@ -35,14 +37,135 @@ struct Inner {
 #[derive(Debug)]
 struct Subscriber {
     id: u64,
-    sender: mpsc::Sender<Frame>,
-    /// Why the bus dropped the subscriber: one of the `ENDED_*` values.
-    ended: Arc<AtomicU8>,
+    queue: Arc<Queue>,
 }
 
-const ENDED_NOT: u8 = 0;
-const ENDED_LAGGED: u8 = 1;
-const ENDED_DISCONNECTED: u8 = 2;
+/// One subscriber's frames, from the bus to its stream. A lock and a deque rather than a
+/// channel: an idle subscriber (most sockets, most of the time) holds no frame buffer at all,
+/// where a tokio channel allocates its first block of 32 slots (about 1 KiB) up front.
+#[derive(Debug, Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    /// The subscriber's stream, waiting for a frame or for its end.
+    reader: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    frames: VecDeque<Frame>,
+    ended: Ended,
+}
+
+/// Why the bus let go of a subscriber; its stream ends this way once the queue is read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    #[default]
+    Not,
+    Lagged,
+    Disconnected,
+    /// The bus is gone: the stream just ends.
+    Closed,
+}
+
+/// A drained queue keeps at most this many slots; a burst's larger buffer is given back.
+const KEPT_SLOTS: usize = 8;
+
+impl Queue {
+    fn state(&self) -> MutexGuard<'_, QueueState> {
+        // Every update of the state is a single push, pop or assignment: a poisoned lock
+        // cannot leave it half-updated.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `frame` unless the queue is full (the subscriber is then lagged) or ended.
+    /// Returns whether the subscriber stays on the bus.
+    fn push(&self, frame: &Frame, capacity: usize) -> bool {
+        let mut state = self.state();
+        if state.ended != Ended::Not {
+            return false;
+        }
+        let stays = if state.frames.len() >= capacity {
+            state.ended = Ended::Lagged;
+            false
+        } else {
+            state.frames.push_back(frame.clone());
+            true
+        };
+        drop(state);
+        self.reader.wake();
+        stays
+    }
+
+    /// Ends the subscription with `why`, unless it already ended.
+    fn end(&self, why: Ended) {
+        let mut state = self.state();
+        if state.ended == Ended::Not {
+            state.ended = why;
+        }
+        drop(state);
+        self.reader.wake();
+    }
+
+    /// The next item of the stream, or `None` when nothing is there yet.
+    fn take(&self) -> Option<Option<Result<Frame, SubscriptionError>>> {
+        let mut state = self.state();
+        if let Some(frame) = state.frames.pop_front() {
+            if state.frames.is_empty() && state.frames.capacity() > KEPT_SLOTS {
+                state.frames.shrink_to(KEPT_SLOTS);
+            }
+            return Some(Some(Ok(frame)));
+        }
+        match state.ended {
+            Ended::Not => None,
+            Ended::Lagged => Some(Some(Err(SubscriptionError::Lagged))),
+            Ended::Disconnected => {
+                let cause = "the notification bus lost its broker".into();
+                Some(Some(Err(SubscriptionError::Broken(cause))))
+            }
+            Ended::Closed => Some(None),
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    /// Wherever the bus lets go of a subscriber (lagged, disconnected, the bus dropped), its
+    /// stream learns it; a reason set before stays.
+    fn drop(&mut self) {
+        self.queue.end(Ended::Closed);
+    }
+}
+
+/// A subscription's stream: the queued frames in order, then how it ended (once).
+struct QueueStream {
+    queue: Arc<Queue>,
+    finished: bool,
+    _unsubscribe: Unsubscribe,
+}
+
+impl Stream for QueueStream {
+    type Item = Result<Frame, SubscriptionError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let item = match self.queue.take() {
+            Some(item) => item,
+            None => {
+                // Registered before looking again, so that a push in between wakes us.
+                self.queue.reader.register(cx.waker());
+                match self.queue.take() {
+                    Some(item) => item,
+                    None => return Poll::Pending,
+                }
+            }
+        };
+        if !matches!(item, Some(Ok(_))) {
+            self.finished = true;
+        }
+        Poll::Ready(item)
+    }
+}
 
 impl Default for InProcessBus {
     fn default() -> Self {
@@ -78,9 +201,7 @@ impl InProcessBus {
     pub fn disconnect_all(&self) {
         let subscribers = std::mem::take(&mut *self.inner.lock());
         for subscriber in subscribers.into_values().flatten() {
-            subscriber
-                .ended
-                .store(ENDED_DISCONNECTED, Ordering::Release);
+            subscriber.queue.end(Ended::Disconnected);
         }
     }
 }
@@ -125,16 +246,8 @@ impl NotificationBus for InProcessBus {
     async fn publish(&self, identity_id: Uuid, frame: &Frame) -> Result<(), BusError> {
         let mut subscribers = self.inner.lock();
         if let Some(list) = subscribers.get_mut(&identity_id) {
-            list.retain(
-                |subscriber| match subscriber.sender.try_send(frame.clone()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        subscriber.ended.store(ENDED_LAGGED, Ordering::Release);
-                        false
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                },
-            );
+            let capacity = self.inner.queue_capacity;
+            list.retain(|subscriber| subscriber.queue.push(frame, capacity));
             if list.is_empty() {
                 subscribers.remove(&identity_id);
             }
@@ -143,8 +256,7 @@ impl NotificationBus for InProcessBus {
     }
 
     async fn subscribe(&self, identity_id: Uuid) -> Result<Subscription, BusError> {
-        let (sender, receiver) = mpsc::channel(self.inner.queue_capacity);
-        let ended = Arc::new(AtomicU8::new(ENDED_NOT));
+        let queue = Arc::new(Queue::default());
         let subscriber_id = self
             .inner
             .next_subscriber_id
@@ -155,30 +267,18 @@ impl NotificationBus for InProcessBus {
             .or_default()
             .push(Subscriber {
                 id: subscriber_id,
-                sender,
-                ended: Arc::clone(&ended),
+                queue: Arc::clone(&queue),
             });
         let unsubscribe = Unsubscribe {
             bus: Arc::downgrade(&self.inner),
             identity_id,
             subscriber_id,
         };
-        let state = Some((receiver, ended, unsubscribe));
-        Ok(futures::stream::unfold(state, |state| async move {
-            let (mut receiver, ended, unsubscribe) = state?;
-            match receiver.recv().await {
-                Some(frame) => Some((Ok(frame), Some((receiver, ended, unsubscribe)))),
-                // The bus dropped our sender: we fell behind, it was disconnected, or it is gone.
-                None => match ended.load(Ordering::Acquire) {
-                    ENDED_LAGGED => Some((Err(SubscriptionError::Lagged), None)),
-                    ENDED_DISCONNECTED => {
-                        let cause = "the notification bus lost its broker".into();
-                        Some((Err(SubscriptionError::Broken(cause)), None))
-                    }
-                    _ => None,
-                },
-            }
-        })
+        Ok(QueueStream {
+            queue,
+            finished: false,
+            _unsubscribe: unsubscribe,
+        }
         .boxed())
     }
 }
