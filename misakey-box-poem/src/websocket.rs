@@ -1,6 +1,6 @@
 //! poem's WebSocket as the core's frame stream and sink.
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use misakey_box::http::SocketUpgrade;
 use misakey_box::socket::{ClientFrame, ServerFrame, SocketSettings};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig};
@@ -9,9 +9,13 @@ use poem::{IntoResponse as _, Response};
 /// Upgrades the connection and runs the socket on it.
 pub(crate) fn upgrade(websocket: WebSocket, socket: SocketUpgrade) -> Response {
     let config = library_config(socket.settings());
+    // Boxed, and the socket's future returned as it is rather than awaited in an async block
+    // of ours: poem's task keeps its callback's space, and an async block would keep the
+    // stream's and the upgrade's (about 600 bytes), for as long as the socket is open.
+    let socket = Box::new(socket);
     websocket
         .config(config)
-        .on_upgrade(move |stream| async move {
+        .on_upgrade(move |stream| {
             let (sink, stream) = stream.split();
             let incoming = stream.map(|message| match message {
                 Ok(message) => client_frame(message),
@@ -25,7 +29,7 @@ pub(crate) fn upgrade(websocket: WebSocket, socket: SocketUpgrade) -> Response {
             let outgoing = sink.with(|frame| {
                 futures::future::ready(Ok::<_, std::io::Error>(server_message(frame)))
             });
-            socket.run(incoming, Box::pin(outgoing)).await;
+            socket.run(incoming, Box::pin(outgoing)).map(drop)
         })
         .into_response()
 }

@@ -4,7 +4,9 @@
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
-use futures::{Sink, Stream};
+use std::future::Future;
+
+use futures::{FutureExt as _, Sink, Stream};
 use http::Response;
 use http::request::Parts;
 
@@ -92,7 +94,9 @@ impl SocketUpgrade {
     /// Runs the upgraded socket until it ends (see [`crate::socket::run_socket`]): `incoming`
     /// is what the client sends, `outgoing` takes what the server sends. The server's shutdown
     /// closes it with 1001 and waits for it.
-    pub async fn run<I, O>(self, incoming: I, outgoing: O) -> SocketEnd
+    // Not an `async fn`: an async body keeps the space of what it moves on to the socket's
+    // future (this upgrade, about 300 bytes) for as long as the socket is open.
+    pub fn run<I, O>(self, incoming: I, outgoing: O) -> impl Future<Output = SocketEnd> + use<I, O>
     where
         I: Stream<Item = ClientFrame> + Unpin,
         O: Sink<ServerFrame> + Unpin,
@@ -100,13 +104,15 @@ impl SocketUpgrade {
         let Self {
             socket,
             shutdown,
-            slot: _held_until_the_socket_ends,
+            slot: held_until_the_socket_ends,
             ..
         } = self;
         let socket = socket.into_inner().unwrap_or_else(PoisonError::into_inner);
         let socket = crate::socket::run_socket(socket, incoming, outgoing, shutdown.clone().wait());
-        let end = shutdown.track(socket).await;
-        tracing::debug!(?end, "socket ended");
-        end
+        shutdown.track(socket).map(move |end| {
+            drop(held_until_the_socket_ends);
+            tracing::debug!(?end, "socket ended");
+            end
+        })
     }
 }

@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::pin::Pin;
 
 use futures::future::{BoxFuture, Fuse, FusedFuture as _};
 use futures::stream::FuturesUnordered;
@@ -35,28 +36,16 @@ pub struct AcceptedSocket {
 /// (`incoming`), pings, and closes on idle, oversized frames, slow reading, bus failure, the
 /// expiry or revocation of the caller's token (re-checked every
 /// [`SocketSettings::token_recheck`]) or `shutdown`. What the server sends goes to `outgoing`.
-pub async fn run_socket<I, O>(
+// Not `async fn`s: an async body keeps the space of every argument it moves on (the
+// accepted socket, the shutdown future: about 400 bytes per layer) for as long as the socket
+// is open. Here the arguments are taken apart before the socket's future is made, and the
+// shutdown future, which the loop must pin, is pinned on the heap once.
+pub fn run_socket<I, O>(
     socket: AcceptedSocket,
     incoming: I,
     outgoing: O,
     shutdown: impl Future<Output = ()>,
-) -> SocketEnd
-where
-    I: Stream<Item = ClientFrame> + Unpin,
-    O: Sink<ServerFrame> + Unpin,
-{
-    crate::metrics::socket_opened();
-    let end = drive(socket, incoming, outgoing, shutdown).await;
-    crate::metrics::socket_closed(end);
-    end
-}
-
-async fn drive<I, O>(
-    socket: AcceptedSocket,
-    mut incoming: I,
-    mut outgoing: O,
-    shutdown: impl Future<Output = ()>,
-) -> SocketEnd
+) -> impl Future<Output = SocketEnd>
 where
     I: Stream<Item = ClientFrame> + Unpin,
     O: Sink<ServerFrame> + Unpin,
@@ -67,6 +56,40 @@ where
         since,
         settings,
     } = socket;
+    let shutdown = Box::pin(shutdown);
+    futures::future::lazy(|_| crate::metrics::socket_opened())
+        .then(move |()| {
+            drive(
+                session,
+                subscription,
+                since,
+                settings,
+                incoming,
+                outgoing,
+                shutdown,
+            )
+        })
+        .map(|end| {
+            crate::metrics::socket_closed(end);
+            end
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive<I, O, S>(
+    session: SocketSession,
+    subscription: SocketSubscription,
+    since: Option<u64>,
+    settings: SocketSettings,
+    mut incoming: I,
+    mut outgoing: O,
+    mut shutdown: Pin<Box<S>>,
+) -> SocketEnd
+where
+    I: Stream<Item = ClientFrame> + Unpin,
+    O: Sink<ServerFrame> + Unpin,
+    S: Future<Output = ()>,
+{
     let start = Instant::now();
     let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -83,7 +106,7 @@ where
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(idle, shutdown, token_expiry);
+    tokio::pin!(idle, token_expiry);
     // Re-checks of the token, when configured: one at a time, off the loop's path so that a
     // slow token port never stops the socket from reading or sending.
     let mut rechecks = settings
