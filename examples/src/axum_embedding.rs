@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts as _, Request, State};
 use axum::response::{IntoResponse as _, Response};
-use futures::{SinkExt as _, StreamExt as _};
+use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use misakey_box::http::{Handled, HttpApi, SocketUpgrade};
 use misakey_box::socket::{ClientFrame, ServerFrame, SocketSettings};
 
@@ -40,7 +40,9 @@ fn upgrade(websocket: WebSocketUpgrade, socket: SocketUpgrade) -> Response {
         .max_write_buffer_size(SocketSettings::MAX_WRITE_BUFFER_BYTES)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |websocket: WebSocket| async move {
+        // The socket's future is returned, not awaited in an async block that would keep the
+        // space of what it captured while the socket is open.
+        .on_upgrade(move |websocket: WebSocket| {
             let (sink, stream) = websocket.split();
             let incoming = stream.map(|message| match message {
                 Ok(Message::Text(text)) => ClientFrame::Text(text.to_string()),
@@ -52,7 +54,7 @@ fn upgrade(websocket: WebSocketUpgrade, socket: SocketUpgrade) -> Response {
             let outgoing = sink.with(|frame: ServerFrame| {
                 futures::future::ready(Ok::<_, axum::Error>(server_message(frame)))
             });
-            socket.run(incoming, Box::pin(outgoing)).await;
+            socket.run(incoming, Box::pin(outgoing)).map(drop)
         })
         .into_response()
 }

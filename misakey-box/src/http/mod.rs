@@ -20,9 +20,11 @@
 //!    subscribed (nothing published after the 101 is missed). Ask your framework to upgrade,
 //!    sized with [`SocketUpgrade::settings`] (read buffer, write buffer, message limit); if it
 //!    refuses, answer [`SocketUpgrade::refuse`]. Once upgraded, split the socket, map its
-//!    messages to [`ClientFrame`]s and [`ServerFrame`]s to its messages, and await
-//!    [`SocketUpgrade::run`]: heartbeats, limits, resume, slow clients and shutdown are
-//!    decided there.
+//!    messages to [`ClientFrame`]s and [`ServerFrame`]s to its messages, and run the future
+//!    of [`SocketUpgrade::run`]: heartbeats, limits, resume, slow clients and shutdown are
+//!    decided there. Return that future from the upgrade callback rather than awaiting it in
+//!    an `async` block of your own: the block would keep the space of what it captured (the
+//!    framework's socket, the upgrade, some hundreds of bytes) for as long as the socket is open.
 //! 4. **Stop** by awaiting [`Running::shutdown`](crate::outbox::Running::shutdown) after your
 //!    server stopped accepting: sockets close with 1001 and the outbox hands over cleanly.
 //!
