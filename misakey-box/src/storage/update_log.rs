@@ -522,14 +522,19 @@ pub(super) async fn positions(
         Some(row) => to_u64(row.latest)?,
         None => 0,
     };
-    let oldest = identity_update::Entity::find()
+    // The position only: every socket's handshake reads it, and the entry's object can be
+    // large.
+    let oldest: Option<i64> = identity_update::Entity::find()
+        .select_only()
+        .column(identity_update::Column::Seq)
         .filter(identity_update::Column::IdentityId.eq(identity_id))
         .order_by_asc(identity_update::Column::Seq)
+        .into_tuple()
         .one(db)
         .await
         .map_err(store_error)?;
     let oldest = match oldest {
-        Some(row) => to_u64(row.seq)?,
+        Some(seq) => to_u64(seq)?,
         None => latest + 1,
     };
     Ok(LogPositions { oldest, latest })
