@@ -713,3 +713,97 @@ async fn entries_pruned_between_two_pages_turn_the_replay_into_a_resync() {
     );
     assert_eq!(replay.next_page().await.unwrap(), None);
 }
+
+/// The test bed's log, committing one more contact of Alice's right after its first read of
+/// positions (what commits between a handshake's read and the socket's start), and counting
+/// the reads of positions and entries.
+#[derive(Debug)]
+struct CommitAfterFirstRead {
+    bed: std::sync::Arc<TestBed>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl misakey_box::ports::UpdateLog for CommitAfterFirstRead {
+    async fn updates_after(
+        &self,
+        identity_id: uuid::Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<misakey_box::domain::SequencedUpdate>, misakey_box::error::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.bed
+            .store
+            .updates_after(identity_id, after, limit)
+            .await
+    }
+
+    async fn log_positions(
+        &self,
+        identity_id: uuid::Uuid,
+    ) -> Result<misakey_box::ports::LogPositions, misakey_box::error::StoreError> {
+        let positions = self.bed.store.log_positions(identity_id).await;
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            alice_contacts_bob(&self.bed, 1).await;
+        }
+        positions
+    }
+
+    async fn updates_created_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        cursor: Option<misakey_box::ports::LogCursor>,
+        limit: usize,
+    ) -> Result<Vec<misakey_box::ports::LoggedUpdate>, misakey_box::error::StoreError> {
+        self.bed
+            .store
+            .updates_created_between(from, until, cursor, limit)
+            .await
+    }
+
+    async fn prune_updates(
+        &self,
+        retention: Retention,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, misakey_box::error::StoreError> {
+        self.bed.store.prune_updates(retention, now).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_only_socket_gets_what_commits_right_after_its_handshake_and_reads_no_log() {
+    let bed = std::sync::Arc::new(TestBed::new());
+    alice_contacts_bob(&bed, 1).await; // Alice: 1, 2
+    let mut ports = bed.service.ports().clone();
+    let log = std::sync::Arc::new(CommitAfterFirstRead {
+        bed: std::sync::Arc::clone(&bed),
+        reads: std::sync::atomic::AtomicUsize::new(0),
+    });
+    ports.log = log.clone();
+    let service = misakey_box::BoxService::without_maintenance(ports, bed.service.config().clone());
+    let session = service.socket_session(&bed.alice_caller().await);
+    // The handshake: reads 2, then Alice's 3 and 4 commit and are published.
+    let subscription = session.subscribe().await.unwrap();
+    assert_eq!(subscription.live_from, 2);
+    let mut socket = start_with(
+        session,
+        SETTINGS,
+        subscription.updates,
+        64,
+        subscription.live_from,
+        None,
+    );
+    let logged: Vec<serde_json::Value> = logged_after(&bed, 2)
+        .await
+        .iter()
+        .map(Frame::to_json)
+        .collect();
+    assert_eq!(seqs(&logged), vec![3, 4]);
+    assert_eq!(texts_until_quiet(&mut socket).await, logged);
+    assert_eq!(
+        log.reads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the handshake's read of positions: a live-only socket replays nothing"
+    );
+}

@@ -123,8 +123,7 @@ where
         updates: mut subscription,
         live_from,
     } = subscription;
-    // Live delivery goes on after the replay's last position (where the client resumes from,
-    // or where live delivery starts, moved on by the replay).
+    // Live delivery goes on after `live_from` (live-only) or after the replay's last position.
     let mut order = InOrder::after(0);
     // Armed while frames that came early wait for the positions before them.
     let gap_timer = sleep_until(start);
@@ -132,15 +131,22 @@ where
     tokio::pin!(gap_timer);
     // The replay and the gap fills run boxed: a future is as large as its largest state, and
     // theirs (a page in flight beside the next page's read, the sink's send) made every idle
-    // socket carry them (measured: 7.0 KiB per idle socket unboxed, 4.8 KiB boxed).
-    let resumed = match session.replay(since.unwrap_or(live_from)).await {
-        Ok(replay) => Box::pin(send_replay(&session, replay, &mut outgoing, &settings))
-            .await
-            .map(|resumed_to| order = InOrder::after(resumed_to)),
-        Err(error) => {
-            tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
-            Err(SocketEnd::Closed(CloseReason::LogUnavailable))
+    // socket carry them (measured: 7.0 KiB per idle socket unboxed, 4.8 KiB boxed). A
+    // live-only socket starts at the position read once it was subscribed: nothing to replay.
+    let resumed = match since {
+        None => {
+            order = InOrder::after(live_from);
+            Ok(())
         }
+        Some(since) => match session.replay(since).await {
+            Ok(replay) => Box::pin(send_replay(&session, replay, &mut outgoing, &settings))
+                .await
+                .map(|resumed_to| order = InOrder::after(resumed_to)),
+            Err(error) => {
+                tracing::warn!(identity = %session.identity_id(), %error, "cannot read the update log");
+                Err(SocketEnd::Closed(CloseReason::LogUnavailable))
+            }
+        },
     };
 
     let end = if let Err(end) = resumed {

@@ -39,7 +39,7 @@ pub enum InboundOutcome {
 pub struct SocketSubscription {
     /// The updates as they are published.
     pub updates: Subscription,
-    /// The identity's latest position just before subscribing.
+    /// The identity's latest position once subscribed: later positions arrive live.
     pub live_from: u64,
 }
 
@@ -228,8 +228,10 @@ impl SocketSession {
     /// (so that a refusal is still an HTTP answer) and hand the result to
     /// [`run_socket`](crate::socket::run_socket).
     pub async fn subscribe(&self) -> Result<SocketSubscription, Error> {
-        // The position is read before subscribing: whatever commits in between is replayed
-        // from the log when the socket starts, instead of falling between the two.
+        // Subscribed first, then the position read: whatever commits after the read is
+        // published after its commit, so after the subscription, and arrives live; nothing
+        // falls between the two, and a live-only socket has nothing to read from the log.
+        let updates = self.service.ports().bus.subscribe(self.identity_id).await?;
         let live_from = self
             .service
             .ports()
@@ -237,7 +239,6 @@ impl SocketSession {
             .log_positions(self.identity_id)
             .await?
             .latest;
-        let updates = self.service.ports().bus.subscribe(self.identity_id).await?;
         self.unread.subscribed();
         Ok(SocketSubscription { updates, live_from })
     }
