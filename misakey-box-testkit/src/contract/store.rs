@@ -409,6 +409,7 @@ pub async fn updates_get_consecutive_positions_per_identity<S: ContractStore + ?
             latest: 0
         }
     );
+    assert_eq!(store.latest_position(alice).await.unwrap(), 0);
     let first = sample_contact_between(1, "b25l", alice, bob);
     let sequenced = store.save_contact(&first).await.unwrap();
     assert_eq!(
@@ -444,6 +445,8 @@ pub async fn updates_get_consecutive_positions_per_identity<S: ContractStore + ?
             latest: 3
         }
     );
+    assert_eq!(store.latest_position(alice).await.unwrap(), 3);
+    assert_eq!(store.latest_position(carol).await.unwrap(), 2);
 }
 
 /// A contact that fails takes no position.
@@ -687,6 +690,8 @@ pub async fn pruning_keeps_recent_entries_and_positions<S: ContractStore + ?Size
             latest: 10
         }
     );
+    // The latest position alone, read on its own, survives an emptied log.
+    assert_eq!(store.latest_position(alice).await.unwrap(), 10);
     let next = store
         .save_contact(&sample_contact_between(6, "cHJ1bmU6", alice, bob))
         .await

@@ -492,6 +492,10 @@ impl UpdateLog for SeaOrmStorage {
         update_log::positions(&self.db, identity_id).await
     }
 
+    async fn latest_position(&self, identity_id: Uuid) -> Result<u64, StoreError> {
+        update_log::latest_position(&self.db, identity_id).await
+    }
+
     async fn updates_created_between(
         &self,
         from: DateTime<Utc>,

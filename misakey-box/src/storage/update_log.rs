@@ -514,14 +514,7 @@ pub(super) async fn positions(
     db: &impl ConnectionTrait,
     identity_id: Uuid,
 ) -> Result<LogPositions, StoreError> {
-    let latest = match identity_position::Entity::find_by_id(identity_id)
-        .one(db)
-        .await
-        .map_err(store_error)?
-    {
-        Some(row) => to_u64(row.latest)?,
-        None => 0,
-    };
+    let latest = latest_position(db, identity_id).await?;
     // The position only: every socket's handshake reads it, and the entry's object can be
     // large.
     let oldest: Option<i64> = identity_update::Entity::find()
@@ -538,6 +531,20 @@ pub(super) async fn positions(
         None => latest + 1,
     };
     Ok(LogPositions { oldest, latest })
+}
+
+pub(super) async fn latest_position(
+    db: &impl ConnectionTrait,
+    identity_id: Uuid,
+) -> Result<u64, StoreError> {
+    let latest: Option<i64> = identity_position::Entity::find_by_id(identity_id)
+        .select_only()
+        .column(identity_position::Column::Latest)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(store_error)?;
+    latest.map_or(Ok(0), to_u64)
 }
 
 pub(super) async fn created_between(

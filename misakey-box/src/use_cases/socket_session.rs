@@ -236,9 +236,8 @@ impl SocketSession {
             .service
             .ports()
             .log
-            .log_positions(self.identity_id)
-            .await?
-            .latest;
+            .latest_position(self.identity_id)
+            .await?;
         self.unread.subscribed();
         Ok(SocketSubscription { updates, live_from })
     }
