@@ -1,11 +1,10 @@
 //! The WebSocket handshake of `GET /box-users/{id}/ws`: decided here, upgraded by the
 //! frontend, run by [`crate::socket::run_socket`].
 
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
-use std::future::Future;
-
 use futures::{FutureExt as _, Sink, Stream};
 use http::Response;
 use http::request::Parts;

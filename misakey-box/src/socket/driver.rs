@@ -75,6 +75,7 @@ where
         })
 }
 
+// The accepted socket's parts one by one: a struct argument would be moved out of, and kept.
 #[allow(clippy::too_many_arguments)]
 async fn drive<I, O, S>(
     session: SocketSession,
