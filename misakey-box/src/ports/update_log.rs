@@ -72,8 +72,8 @@ pub trait UpdateLog: Debug + Send + Sync + 'static {
     /// Where the identity's log stands.
     async fn log_positions(&self, identity_id: Uuid) -> Result<LogPositions, StoreError>;
 
-    /// The identity's latest position alone ([`LogPositions::latest`]): what every live-only
-    /// socket's handshake reads. Override it when the store can read it more cheaply than
+    /// The identity's latest position alone ([`LogPositions::latest`]): what every socket's
+    /// handshake reads. Override it when the store can read it more cheaply than
     /// both positions.
     async fn latest_position(&self, identity_id: Uuid) -> Result<u64, StoreError> {
         Ok(self.log_positions(identity_id).await?.latest)

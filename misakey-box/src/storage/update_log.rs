@@ -515,8 +515,8 @@ pub(super) async fn positions(
     identity_id: Uuid,
 ) -> Result<LogPositions, StoreError> {
     let latest = latest_position(db, identity_id).await?;
-    // The position only: every socket's handshake reads it, and the entry's object can be
-    // large.
+    // The position only: every resuming socket's replay reads it, and the entry's object can
+    // be large.
     let oldest: Option<i64> = identity_update::Entity::find()
         .select_only()
         .column(identity_update::Column::Seq)
