@@ -99,6 +99,7 @@ impl RealtimeUpdate {
         let text = serde_json::to_string(self).unwrap_or_default();
         Frame {
             seq: None,
+            kind: Some(self.kind),
             text: Arc::from(text),
         }
     }
@@ -106,18 +107,23 @@ impl RealtimeUpdate {
     /// Serialises a durable update at position `seq`: `{"seq", "type", "object"}`, the
     /// position first so that it can be read back without parsing the rest.
     pub fn to_sequenced_frame(&self, seq: u64) -> Frame {
-        sequenced_frame(seq, &serde_json::to_string(self).unwrap_or_default())
+        sequenced_frame(
+            seq,
+            self.kind,
+            &serde_json::to_string(self).unwrap_or_default(),
+        )
     }
 }
 
 /// `{"seq": seq, ...}` from the serialised update `{...}`.
-fn sequenced_frame(seq: u64, update: &str) -> Frame {
+fn sequenced_frame(seq: u64, kind: UpdateType, update: &str) -> Frame {
     let text = format!(
         "{{\"seq\":{seq},{}",
         update.strip_prefix('{').unwrap_or(update)
     );
     Frame {
         seq: Some(seq),
+        kind: Some(kind),
         text: Arc::from(text),
     }
 }
@@ -137,7 +143,10 @@ pub fn sequenced_frames(updates: &[SequencedUpdate]) -> Vec<(Uuid, Frame)> {
                     &previous.insert((update, text)).1
                 }
             };
-            (sequenced.recipient, sequenced_frame(sequenced.seq, text))
+            (
+                sequenced.recipient,
+                sequenced_frame(sequenced.seq, update.kind, text),
+            )
         })
         .collect()
 }
@@ -176,18 +185,29 @@ impl SequencedUpdate {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Frame {
     seq: Option<u64>,
+    /// Known when the frame is made: every socket sending it asks (metrics, unread counts).
+    kind: Option<UpdateType>,
     text: Arc<str>,
 }
 
 impl Frame {
-    /// Wraps a frame received from a broker; its position is read from a leading `{"seq":N`.
+    /// Wraps a frame received from a broker; its position is read from a leading `{"seq":N`,
+    /// its type from the first `"type"` of the text (the server writes it before the object).
     pub fn from_text(text: impl Into<Arc<str>>) -> Self {
         let text = text.into();
         let seq = text
             .strip_prefix("{\"seq\":")
             .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|digits| digits.parse().ok());
-        Self { seq, text }
+        let kind = text
+            .split_once("\"type\":\"")
+            .and_then(|(_, rest)| rest.split('"').next())
+            .and_then(|name| {
+                UpdateType::ALL
+                    .into_iter()
+                    .find(|kind| kind.as_str() == name)
+            });
+        Self { seq, kind, text }
     }
 
     /// The JSON text.
@@ -195,22 +215,17 @@ impl Frame {
         &self.text
     }
 
-    /// The wire name of the update's type (`notification`...), read from the first `"type"`
-    /// of the text (the server writes it before the object); `None` if it names no known type.
+    /// The wire name of the update's type (`notification`...); `None` if it names no known
+    /// type.
     pub fn type_name(&self) -> Option<&'static str> {
-        let (_, rest) = self.text.split_once("\"type\":\"")?;
-        let name = rest.split('"').next()?;
-        UpdateType::ALL
-            .iter()
-            .map(|kind| kind.as_str())
-            .find(|known| *known == name)
+        self.kind.map(UpdateType::as_str)
     }
 
     /// The box of an `event.new` frame: the first `"box_id"` of its text (the event's own; a
     /// key cannot appear unescaped inside a string value). `None` for other frames, or if it is
     /// missing or not a UUID.
     pub fn event_box_id(&self) -> Option<Uuid> {
-        if self.type_name() != Some(UpdateType::EventNew.as_str()) {
+        if self.kind != Some(UpdateType::EventNew) {
             return None;
         }
         let (_, rest) = self.text.split_once("\"box_id\":\"")?;
@@ -280,7 +295,31 @@ mod tests {
         assert_eq!(Frame::from_text(frame.text()).seq(), Some(42));
         assert_eq!(Frame::from_text(frame.text()), frame);
         assert_eq!(update.to_frame().seq(), None);
-        assert_eq!(Frame::from_text(update.to_frame().text()).seq(), None);
+        assert_eq!(
+            Frame::from_text(update.to_frame().text()),
+            update.to_frame()
+        );
+    }
+
+    #[test]
+    fn every_frame_knows_its_type_whether_made_here_or_read_from_a_broker() {
+        for kind in UpdateType::ALL {
+            let update = RealtimeUpdate::new(kind, json!({"type": "other"})).unwrap();
+            for frame in [update.to_frame(), update.to_sequenced_frame(9)] {
+                assert_eq!(frame.type_name(), Some(kind.as_str()));
+                assert_eq!(
+                    Frame::from_text(frame.text()).type_name(),
+                    Some(kind.as_str())
+                );
+            }
+        }
+        for text in [
+            r#"{"type":"unknown","object":{}}"#,
+            r#"{"object":{}}"#,
+            "not json",
+        ] {
+            assert_eq!(Frame::from_text(text).type_name(), None, "{text}");
+        }
     }
 
     #[test]
