@@ -7,7 +7,7 @@
 //! | `sockets_open` | gauge | | sockets open now |
 //! | `sockets_opened_total` | counter | | sockets opened |
 //! | `socket_closes_total` | counter | `code` (a close code, `client`, or `dropped`) | how sockets ended |
-//! | `frames_sent_total` | counter | `type` (an update type, `ping`, `close`) | frames sent to clients |
+//! | `frames_sent_total` | counter | `type` (an update type, `ping`, `close`) | frames sent to clients (handed to their connection) |
 //! | `frames_received_total` | counter | | frames received from clients |
 //! | `socket_acks_total` | counter | `reset` (`written`, `not_needed`, `failed`) | own acks: reset written before the echo, count known at zero (echoed at once), or no echo |
 //! | `socket_gap_fills_total` | counter | | gaps in a socket's live updates filled from the log (a frame waited longer than the in-order wait) |

@@ -807,3 +807,115 @@ async fn a_live_only_socket_gets_what_commits_right_after_its_handshake_and_read
         "only the handshake's read of positions: a live-only socket replays nothing"
     );
 }
+
+/// What a socket's connection saw: frames handed to it, and flushes (each a write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Written {
+    Frames(Vec<serde_json::Value>),
+    Flush,
+}
+
+/// A connection that records what it is given and when it is flushed.
+#[derive(Clone, Default)]
+struct RecordingConnection(std::sync::Arc<std::sync::Mutex<Vec<Written>>>);
+
+impl RecordingConnection {
+    fn written(&self) -> Vec<Written> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl futures::Sink<ServerFrame> for RecordingConnection {
+    type Error = std::convert::Infallible;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, frame: ServerFrame) -> Result<(), Self::Error> {
+        let ServerFrame::Text(frame) = frame else {
+            return Ok(());
+        };
+        let mut written = self.0.lock().unwrap();
+        match written.last_mut() {
+            Some(Written::Frames(frames)) => frames.push(frame.to_json()),
+            _ => written.push(Written::Frames(vec![frame.to_json()])),
+        }
+        Ok(())
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        let mut written = self.0.lock().unwrap();
+        if matches!(written.last(), Some(Written::Frames(_))) {
+            written.push(Written::Flush);
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn ephemeral_frame(n: u64) -> Frame {
+    Frame::from_text(format!(r#"{{"type":"ack","object":{{"n":{n}}}}}"#))
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_waiting_together_go_out_with_one_write_at_most_64_per_write() {
+    let bed = TestBed::new();
+    let bus = InProcessBus::with_queue_capacity(256);
+    let connection = RecordingConnection::default();
+    let (_client, incoming) = mpsc::channel::<ClientFrame>(1);
+    let socket = AcceptedSocket {
+        session: bed.service.socket_session(&bed.alice_caller().await),
+        subscription: SocketSubscription {
+            updates: bus.subscribe(ALICE_ID).await.unwrap(),
+            live_from: 0,
+        },
+        since: None,
+        settings: SETTINGS,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let end = tokio::spawn(run_socket(socket, incoming, connection.clone(), async {
+        let _ = stopped.await;
+    }));
+    tokio::task::yield_now().await; // the socket waits for frames
+
+    // One frame alone; then 70 published while the socket's task waits its turn.
+    bus.publish(ALICE_ID, &ephemeral_frame(0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    for n in 1..=70 {
+        bus.publish(ALICE_ID, &ephemeral_frame(n)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+
+    let frames = |range: std::ops::RangeInclusive<u64>| {
+        Written::Frames(range.map(|n| ephemeral_frame(n).to_json()).collect())
+    };
+    assert_eq!(
+        connection.written(),
+        vec![
+            frames(0..=0),
+            Written::Flush,
+            frames(1..=64),
+            Written::Flush,
+            frames(65..=70),
+            Written::Flush,
+        ]
+    );
+    stop.send(()).unwrap();
+    assert_eq!(
+        end.await.unwrap(),
+        SocketEnd::Closed(CloseReason::GoingAway)
+    );
+}
