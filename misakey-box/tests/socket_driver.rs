@@ -866,52 +866,45 @@ impl futures::Sink<ServerFrame> for RecordingConnection {
     }
 }
 
-fn ephemeral_frame(n: u64) -> Frame {
-    Frame::from_text(format!(r#"{{"type":"ack","object":{{"n":{n}}}}}"#))
-}
-
 #[tokio::test(start_paused = true)]
-async fn frames_waiting_together_go_out_with_one_write_at_most_64_per_write() {
+async fn a_replay_page_goes_out_with_one_write_and_live_frames_with_one_each() {
     let bed = TestBed::new();
-    let bus = InProcessBus::with_queue_capacity(256);
+    alice_contacts_bob(&bed, 3).await; // Alice: 1..=6
+    let logged = logged_after(&bed, 0).await;
+    let bus = InProcessBus::new();
     let connection = RecordingConnection::default();
     let (_client, incoming) = mpsc::channel::<ClientFrame>(1);
     let socket = AcceptedSocket {
         session: bed.service.socket_session(&bed.alice_caller().await),
         subscription: SocketSubscription {
             updates: bus.subscribe(ALICE_ID).await.unwrap(),
-            live_from: 0,
+            live_from: 6,
         },
-        since: None,
+        since: Some(0),
         settings: SETTINGS,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let end = tokio::spawn(run_socket(socket, incoming, connection.clone(), async {
         let _ = stopped.await;
     }));
-    tokio::task::yield_now().await; // the socket waits for frames
-
-    // One frame alone; then 70 published while the socket's task waits its turn.
-    bus.publish(ALICE_ID, &ephemeral_frame(0)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    for n in 1..=70 {
-        bus.publish(ALICE_ID, &ephemeral_frame(n)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await; // replayed
+    for seq in [7, 8] {
+        bus.publish(ALICE_ID, &live_frame(seq)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(10)).await;
 
-    let frames = |range: std::ops::RangeInclusive<u64>| {
-        Written::Frames(range.map(|n| ephemeral_frame(n).to_json()).collect())
-    };
+    let json = |frames: &[Frame]| frames.iter().map(Frame::to_json).collect::<Vec<_>>();
     assert_eq!(
         connection.written(),
         vec![
-            frames(0..=0),
+            Written::Frames(json(&logged)),
             Written::Flush,
-            frames(1..=64),
+            Written::Frames(json(&[live_frame(7)])),
             Written::Flush,
-            frames(65..=70),
+            Written::Frames(json(&[live_frame(8)])),
             Written::Flush,
-        ]
+        ],
+        "the six replayed frames in one write, then each live frame in its own"
     );
     stop.send(()).unwrap();
     assert_eq!(

@@ -199,28 +199,45 @@ where
                         break end;
                     }
                 }
-                update = subscription.next() => {
-                    let batch = take_ready(update, &mut subscription, &session, &mut order);
-                    if !batch.frames.is_empty()
-                        && let Err(end) = send_all(&mut outgoing, batch.frames, &settings).await
-                    {
-                        return end;
-                    }
-                    if let Some(end) = batch.end {
-                        break end;
-                    }
-                    if batch.gap_full {
-                        gap_armed = false;
-                        if let Err(end) = Box::pin(fill_gaps(&session, &mut order, &mut outgoing, &settings)).await {
-                            break end;
+                update = subscription.next() => match update {
+                    Some(Ok(frame)) => {
+                        session.note_frame(&frame);
+                        let (frame, released) = match frame.seq() {
+                            None => (frame, Vec::new()), // ephemeral: no position to keep in order
+                            Some(seq) => match order.arrive(seq, frame) {
+                                Arrival::Send(frame, released) => (frame, released),
+                                Arrival::Duplicate => continue,
+                                Arrival::Held => {
+                                    if order.is_full() {
+                                        gap_armed = false;
+                                        if let Err(end) = Box::pin(fill_gaps(&session, &mut order, &mut outgoing, &settings)).await {
+                                            break end;
+                                        }
+                                    } else if !gap_armed {
+                                        gap_timer.as_mut().reset(Instant::now() + GAP_WAIT);
+                                        gap_armed = true;
+                                    }
+                                    continue;
+                                }
+                            },
+                        };
+                        if !send(&mut outgoing, ServerFrame::Text(frame), &settings).await {
+                            return SocketEnd::SendFailed;
                         }
-                    } else if !order.is_waiting() {
-                        gap_armed = false;
-                    } else if !gap_armed {
-                        gap_timer.as_mut().reset(Instant::now() + GAP_WAIT);
-                        gap_armed = true;
+                        if let Err(end) = send_all(&mut outgoing, released, &settings).await {
+                            return end;
+                        }
+                        if !order.is_waiting() {
+                            gap_armed = false;
+                        }
                     }
-                }
+                    Some(Err(SubscriptionError::Lagged)) => break SocketEnd::Closed(CloseReason::TooSlow),
+                    Some(Err(error)) => {
+                        tracing::warn!(identity = %session.identity_id(), error = %error, "subscription broken");
+                        break SocketEnd::Closed(CloseReason::BusFailure);
+                    }
+                    None => break SocketEnd::Closed(CloseReason::BusFailure),
+                },
                 _ = pings.tick() => {
                     if !send(&mut outgoing, ServerFrame::Ping, &settings).await {
                         return SocketEnd::SendFailed;
@@ -261,82 +278,6 @@ where
         let _ = timeout(settings.send_timeout, outgoing.close()).await;
     }
     end
-}
-
-/// Most frames written with one flush.
-const MAX_FRAMES_PER_WRITE: usize = 64;
-
-/// The frames that arrived together, in the order they go out, and what stopped the taking.
-struct ReadyFrames {
-    frames: Vec<Frame>,
-    /// The subscription ended: how the socket ends, once the frames before it are sent.
-    end: Option<SocketEnd>,
-    /// So many frames wait for a missing position that the gap is to be filled now.
-    gap_full: bool,
-}
-
-/// Takes `first` and every frame already waiting behind it (up to [`MAX_FRAMES_PER_WRITE`]),
-/// puts the durable ones in position order, and returns those that go out now: under load a
-/// socket writes once per batch, as a lean server does, not once per frame.
-fn take_ready<U>(
-    first: Option<Result<Frame, SubscriptionError>>,
-    subscription: &mut U,
-    session: &SocketSession,
-    order: &mut InOrder,
-) -> ReadyFrames
-where
-    U: Stream<Item = Result<Frame, SubscriptionError>> + Unpin,
-{
-    let mut ready = ReadyFrames {
-        frames: Vec::new(),
-        end: None,
-        gap_full: false,
-    };
-    let mut update = first;
-    loop {
-        match update {
-            Some(Ok(frame)) => {
-                session.note_frame(&frame);
-                match frame.seq() {
-                    None => ready.frames.push(frame), // ephemeral: no position to keep in order
-                    Some(seq) => match order.arrive(seq, frame) {
-                        Arrival::Send(frame, released) => {
-                            ready.frames.push(frame);
-                            ready.frames.extend(released);
-                        }
-                        Arrival::Duplicate => {}
-                        Arrival::Held if order.is_full() => {
-                            ready.gap_full = true;
-                            return ready;
-                        }
-                        Arrival::Held => {}
-                    },
-                }
-            }
-            Some(Err(SubscriptionError::Lagged)) => {
-                ready.end = Some(SocketEnd::Closed(CloseReason::TooSlow));
-                return ready;
-            }
-            Some(Err(error)) => {
-                tracing::warn!(identity = %session.identity_id(), error = %error, "subscription broken");
-                ready.end = Some(SocketEnd::Closed(CloseReason::BusFailure));
-                return ready;
-            }
-            None => {
-                ready.end = Some(SocketEnd::Closed(CloseReason::BusFailure));
-                return ready;
-            }
-        }
-        if ready.frames.len() >= MAX_FRAMES_PER_WRITE {
-            return ready;
-        }
-        // Polled without a waker of the task's: the loop polls the subscription again with
-        // one before it waits.
-        match subscription.next().now_or_never() {
-            Some(next) => update = next,
-            None => return ready,
-        }
-    }
 }
 
 /// The next inbound frame handled, if any are in flight.
@@ -408,6 +349,9 @@ async fn send_all<O: Sink<ServerFrame> + Unpin>(
     frames: Vec<Frame>,
     settings: &SocketSettings,
 ) -> Result<(), SocketEnd> {
+    if frames.is_empty() {
+        return Ok(());
+    }
     let sent = timeout(settings.send_timeout, async {
         for frame in frames {
             let kind = frame.type_name().unwrap_or("other");
