@@ -342,8 +342,8 @@ async fn send_replay<O: Sink<ServerFrame> + Unpin>(
     Ok(replay.reached())
 }
 
-/// Sends frames in order with one flush, giving up after the send timeout; the error is how
-/// the socket ends.
+/// Sends frames in order and flushes once, each frame and the flush given the send timeout;
+/// the error is how the socket ends.
 async fn send_all<O: Sink<ServerFrame> + Unpin>(
     outgoing: &mut O,
     frames: Vec<Frame>,
@@ -352,16 +352,19 @@ async fn send_all<O: Sink<ServerFrame> + Unpin>(
     if frames.is_empty() {
         return Ok(());
     }
-    let sent = timeout(settings.send_timeout, async {
-        for frame in frames {
-            let kind = frame.type_name().unwrap_or("other");
-            outgoing.feed(ServerFrame::Text(frame)).await?;
-            crate::metrics::frame_sent(kind);
+    for frame in frames {
+        let kind = frame.type_name().unwrap_or("other");
+        let fed = timeout(
+            settings.send_timeout,
+            outgoing.feed(ServerFrame::Text(frame)),
+        )
+        .await;
+        if !matches!(fed, Ok(Ok(()))) {
+            return Err(SocketEnd::SendFailed);
         }
-        outgoing.flush().await
-    })
-    .await;
-    match sent {
+        crate::metrics::frame_sent(kind);
+    }
+    match timeout(settings.send_timeout, outgoing.flush()).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(SocketEnd::SendFailed),
     }
