@@ -49,7 +49,7 @@ impl UpdateType {
 
     /// Parses a wire name.
     pub fn parse(name: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
     /// The wire name.
@@ -202,11 +202,7 @@ impl Frame {
         let kind = text
             .split_once("\"type\":\"")
             .and_then(|(_, rest)| rest.split('"').next())
-            .and_then(|name| {
-                UpdateType::ALL
-                    .into_iter()
-                    .find(|kind| kind.as_str() == name)
-            });
+            .and_then(UpdateType::parse);
         Self { seq, kind, text }
     }
 
