@@ -7,6 +7,7 @@ use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 
 use super::in_order::{Arrival, GAP_WAIT, InOrder};
+use super::polled_when_woken::PolledWhenWoken;
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
@@ -82,7 +83,7 @@ async fn drive<I, O, S>(
     subscription: SocketSubscription,
     since: Option<u64>,
     settings: SocketSettings,
-    mut incoming: I,
+    incoming: I,
     mut outgoing: O,
     mut shutdown: Pin<Box<S>>,
 ) -> SocketEnd
@@ -91,6 +92,8 @@ where
     O: Sink<ServerFrame> + Unpin,
     S: Future<Output = ()>,
 {
+    // Each pass of the loop below polls every branch: the client's side only when it woke us.
+    let mut incoming = PolledWhenWoken::new(incoming);
     let start = Instant::now();
     let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -10,6 +10,7 @@
 
 mod driver;
 mod in_order;
+mod polled_when_woken;
 mod shutdown;
 mod slots;
 
