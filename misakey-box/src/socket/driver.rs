@@ -4,10 +4,11 @@ use std::pin::Pin;
 use futures::future::{BoxFuture, Fuse, FusedFuture as _};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
-use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 
 use super::in_order::{Arrival, GAP_WAIT, InOrder};
 use super::polled_when_woken::PolledWhenWoken;
+use super::timers::{Deadlines, Due};
 use super::{ClientFrame, CloseReason, ServerFrame, SocketEnd, SocketSettings};
 use crate::domain::Frame;
 use crate::ports::SubscriptionError;
@@ -95,27 +96,9 @@ where
     // Each pass of the loop below polls every branch: the client's side only when it woke us.
     let mut incoming = PolledWhenWoken::new(incoming);
     let start = Instant::now();
-    let mut pings = interval_at(start + settings.ping_interval, settings.ping_interval);
-    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // The idle timer is moved only when it fires (to the last frame heard plus the timeout):
-    // resetting it on every frame would touch the timer wheel thousands of times a second.
-    let idle = sleep_until(start + settings.idle_timeout);
     let mut last_heard = start;
-    // A socket lives no longer than its token. The time left is read when this is first
-    // polled (after the replay), so it counts from then, not from `start`: counted from
-    // `start`, a slow replay made the socket close before the token expired.
-    let token_expiry = async {
-        match session.token_lifetime_left() {
-            Some(left) => tokio::time::sleep(left).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(idle, token_expiry);
     // Re-checks of the token, when configured: one at a time, off the loop's path so that a
     // slow token port never stops the socket from reading or sending.
-    let mut rechecks = settings
-        .token_recheck
-        .map(|period| interval_at(start + period, period));
     let mut recheck: Fuse<BoxFuture<'_, TokenCheck>> = Fuse::terminated();
     // What the client sent, handled beside the loop (an ack waits for its reset to be
     // durable before its echo): the socket goes on reading meanwhile, up to a bound.
@@ -153,6 +136,14 @@ where
         },
     };
 
+    // Pings, the idle close, the token's expiry and its re-checks share one timer. A socket
+    // lives no longer than its token; the time left is read after the replay, so that a slow
+    // replay does not shorten it. The timer is moved only when it fires or a re-check ends:
+    // moving it on every frame heard would touch the timer wheel thousands of times a second.
+    let mut deadlines = Deadlines::new(start, &settings, session.token_lifetime_left());
+    let timer = sleep_until(deadlines.next(last_heard, true));
+    tokio::pin!(timer);
+
     let end = if let Err(end) = resumed {
         end
     } else {
@@ -160,14 +151,28 @@ where
             tokio::select! {
                 biased;
                 () = &mut shutdown => break SocketEnd::Closed(CloseReason::GoingAway),
-                () = &mut token_expiry => break SocketEnd::Closed(CloseReason::TokenExpired),
-                _ = next_tick(rechecks.as_mut()), if recheck.is_terminated() => {
-                    recheck = session.recheck_token().boxed().fuse();
+                () = &mut timer => {
+                    let may_recheck = recheck.is_terminated();
+                    match deadlines.take_due(Instant::now(), last_heard, may_recheck) {
+                        Some(Due::TokenExpired) => break SocketEnd::Closed(CloseReason::TokenExpired),
+                        Some(Due::Recheck) => recheck = session.recheck_token().boxed().fuse(),
+                        Some(Due::Ping) => {
+                            let pinged = send(&mut outgoing, ServerFrame::Ping, &settings).await;
+                            if !pinged {
+                                return SocketEnd::SendFailed;
+                            }
+                        }
+                        Some(Due::Idle) => break SocketEnd::Closed(CloseReason::Idle),
+                        None => {}
+                    }
+                    timer.as_mut().reset(deadlines.next(last_heard, recheck.is_terminated()));
                 }
                 check = &mut recheck => {
                     if check == TokenCheck::Revoked {
                         break SocketEnd::Closed(CloseReason::TokenRevoked);
                     }
+                    // The next re-check may be due already.
+                    timer.as_mut().reset(deadlines.next(last_heard, true));
                 }
                 Some(_) = next_handled(&mut inbound), if inbound.as_ref().is_some_and(|i| !i.is_empty()) => {}
                 frame = incoming.next(), if inbound.as_ref().map_or(0, FuturesUnordered::len) < MAX_INBOUND_IN_FLIGHT => {
@@ -241,18 +246,6 @@ where
                     }
                     None => break SocketEnd::Closed(CloseReason::BusFailure),
                 },
-                _ = pings.tick() => {
-                    if !send(&mut outgoing, ServerFrame::Ping, &settings).await {
-                        return SocketEnd::SendFailed;
-                    }
-                }
-                () = &mut idle => {
-                    let deadline = last_heard + settings.idle_timeout;
-                    if deadline <= Instant::now() {
-                        break SocketEnd::Closed(CloseReason::Idle);
-                    }
-                    idle.as_mut().reset(deadline);
-                }
             }
         }
     };
@@ -288,16 +281,6 @@ async fn next_handled<F: Future>(inbound: &mut Option<FuturesUnordered<F>>) -> O
     match inbound {
         Some(inbound) => inbound.next().await,
         None => None,
-    }
-}
-
-/// The next tick of `interval`, or never without one.
-async fn next_tick(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
     }
 }
 

@@ -13,6 +13,7 @@ mod in_order;
 mod polled_when_woken;
 mod shutdown;
 mod slots;
+mod timers;
 
 use std::time::Duration;
 
