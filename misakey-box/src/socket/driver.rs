@@ -86,15 +86,17 @@ async fn drive<I, O, S>(
     settings: SocketSettings,
     incoming: I,
     mut outgoing: O,
-    mut shutdown: Pin<Box<S>>,
+    shutdown: Pin<Box<S>>,
 ) -> SocketEnd
 where
     I: Stream<Item = ClientFrame> + Unpin,
     O: Sink<ServerFrame> + Unpin,
     S: Future<Output = ()>,
 {
-    // Each pass of the loop below polls every branch: the client's side only when it woke us.
+    // Each pass of the loop below polls every branch: the client's side, the shutdown signal
+    // and the timer only when they woke the task.
     let mut incoming = PolledWhenWoken::new(incoming);
+    let mut shutdown = PolledWhenWoken::new(shutdown);
     let start = Instant::now();
     let mut last_heard = start;
     // Re-checks of the token, when configured: one at a time, off the loop's path so that a
@@ -141,8 +143,7 @@ where
     // replay does not shorten it. The timer is moved only when it fires or a re-check ends:
     // moving it on every frame heard would touch the timer wheel thousands of times a second.
     let mut deadlines = Deadlines::new(start, &settings, session.token_lifetime_left());
-    let timer = sleep_until(deadlines.next(last_heard, true));
-    tokio::pin!(timer);
+    let mut timer = PolledWhenWoken::new(Box::pin(sleep_until(deadlines.next(last_heard, true))));
 
     let end = if let Err(end) = resumed {
         end
@@ -165,14 +166,14 @@ where
                         Some(Due::Idle) => break SocketEnd::Closed(CloseReason::Idle),
                         None => {}
                     }
-                    timer.as_mut().reset(deadlines.next(last_heard, recheck.is_terminated()));
+                    timer.get_mut().as_mut().reset(deadlines.next(last_heard, recheck.is_terminated()));
                 }
                 check = &mut recheck => {
                     if check == TokenCheck::Revoked {
                         break SocketEnd::Closed(CloseReason::TokenRevoked);
                     }
                     // The next re-check may be due already.
-                    timer.as_mut().reset(deadlines.next(last_heard, true));
+                    timer.get_mut().as_mut().reset(deadlines.next(last_heard, true));
                 }
                 Some(_) = next_handled(&mut inbound), if inbound.as_ref().is_some_and(|i| !i.is_empty()) => {}
                 frame = incoming.next(), if inbound.as_ref().map_or(0, FuturesUnordered::len) < MAX_INBOUND_IN_FLIGHT => {
