@@ -11,6 +11,10 @@ messages to warm it up, then times 200 more, writing only the parts a layout kee
   positions_and_unread  event, positions, unread counts
   positions_only        event, positions
   event_only            event (a layout storing box events once, positions derived from them)
+  recipients            event, positions, and one row per message listing every recipient with
+                        its position (a packed blob of 24 bytes per recipient) instead of a log
+                        entry per recipient
+  recipients_cached     the same with the positions kept in the writer's memory (no bump)
 
 Usage: python3 log_layout.py FILE LAYOUT     (GROUP=N: N messages per transaction, default 1)
 
@@ -27,7 +31,15 @@ import time
 import uuid
 
 MEMBERS, IDENTITIES, WARM_UP, MEASURED = 1000, 10000, 300, 200
-LAYOUTS = ("current", "positions_and_log", "positions_and_unread", "positions_only", "event_only")
+LAYOUTS = (
+    "current",
+    "positions_and_log",
+    "positions_and_unread",
+    "positions_only",
+    "event_only",
+    "recipients",
+    "recipients_cached",
+)
 
 path, layout = sys.argv[1], sys.argv[2]
 if layout not in LAYOUTS:
@@ -57,6 +69,7 @@ CREATE TABLE identity_updates (identity_id blob NOT NULL, seq integer NOT NULL, 
 CREATE INDEX identity_updates_created_at ON identity_updates (created_at);
 CREATE TABLE shared_update_objects (id blob PRIMARY KEY, object text NOT NULL,
   created_at text NOT NULL);
+CREATE TABLE box_event_recipients (event_seq integer PRIMARY KEY, recipients blob NOT NULL);
 """
 )
 
@@ -77,13 +90,22 @@ def chunks(rows, size):
     return (rows[start : start + size] for start in range(0, len(rows), size))
 
 
+cached_positions = {member: 0 for member in members}
+
+
 def write_message():
-    db.execute(
+    event_seq = db.execute(
         "INSERT INTO box_events (id, box_id, type, content, sender_id, created_at) "
         "VALUES (?, ?, 'msg.text', ?, ?, ?)",
         (uuid.uuid4().bytes, box_id, content, sender, now),
-    )
+    ).lastrowid
     if layout == "event_only":
+        return
+    if layout == "recipients_cached":
+        for member in members:
+            cached_positions[member] += 1
+        packed = b"".join(m + cached_positions[m].to_bytes(8, "big") for m in members)
+        db.execute("INSERT INTO box_event_recipients VALUES (?, ?)", (event_seq, packed))
         return
     positions = []
     for chunk in chunks(members, 500):
@@ -92,6 +114,9 @@ def write_message():
             "RETURNING identity_id, latest" % ",".join("?" * len(chunk)),
             chunk,
         ).fetchall()
+    if layout == "recipients":
+        packed = b"".join(recipient + seq.to_bytes(8, "big") for recipient, seq in sorted(positions))
+        db.execute("INSERT INTO box_event_recipients VALUES (?, ?)", (event_seq, packed))
     if layout in ("current", "positions_and_log"):
         # The object once, each recipient's entry referring to it, in key order, at most 150
         # entries per statement (the server's statements stay under 12 kB of values).
