@@ -17,7 +17,7 @@
 //! | `box_events_total` | counter | `outcome` | box event posts |
 //! | `outbox_relayed_total` | counter | | updates republished by the relay |
 //! | `outbox_unpublished_age_seconds` | gauge | | age of the oldest update this instance may not have published |
-//! | `bus_publish_failures_total` | counter | | failed live publishes |
+//! | `bus_publish_failures_total` | counter | | frames whose live publish failed (kept for the relay when durable) |
 //! | `introspections_total` | counter | `result` (`active`, `inactive`, `failed`) | requests to the authorization server |
 //! | `introspection_cache_total` | counter | `result` (`hit`, `miss`) | token lookups answered by the cache or not |
 //! | `token_rechecks_total` | counter | `result` (`active`, `revoked`, `unknown`) | re-checks of open sockets' tokens |
@@ -154,9 +154,10 @@ pub(crate) fn unpublished_age(age: Duration) {
     gauge!("misakey_box_outbox_unpublished_age_seconds").set(age.as_secs_f64());
 }
 
-/// A live publish failed.
-pub(crate) fn bus_publish_failed() {
-    counter!("misakey_box_bus_publish_failures_total").increment(1);
+/// A live publish of `frames` frames failed.
+pub(crate) fn bus_publish_failed(frames: usize) {
+    counter!("misakey_box_bus_publish_failures_total")
+        .increment(u64::try_from(frames).unwrap_or(u64::MAX));
 }
 
 /// An introspection request ended with `result`.

@@ -137,6 +137,11 @@ async fn losing_redis_breaks_subscriptions_and_the_bus_recovers_when_it_is_back(
         Err(BusError::Unavailable(_))
     ));
     assert!(matches!(
+        bus.publish_all(&[(identity, frame("lost")), (Uuid::new_v4(), frame("lost"))])
+            .await,
+        Err(BusError::Unavailable(_))
+    ));
+    assert!(matches!(
         bus.subscribe(identity).await,
         Err(BusError::Unavailable(_))
     ));

@@ -109,6 +109,39 @@ pub async fn many_identities_each_get_theirs<B: NotificationBus + ?Sized>(bus: &
     }
 }
 
+/// Frames published together reach each its own identity's subscribers, in order, however
+/// many (more than one pipeline of a broker), and publishing nothing together succeeds.
+pub async fn frames_published_together_each_reach_their_identity_in_order<
+    B: NotificationBus + ?Sized,
+>(
+    bus: &B,
+) {
+    let identities: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+    let mut subscriptions = Vec::new();
+    for identity in &identities {
+        subscriptions.push(bus.subscribe(*identity).await.unwrap());
+    }
+    // 2,500 frames, the identities taking turns: frame n of identity i is labelled "i.n".
+    let frames: Vec<(Uuid, Frame)> = (0..50)
+        .flat_map(|n| {
+            identities
+                .iter()
+                .enumerate()
+                .map(move |(i, identity)| (*identity, frame(&format!("{i}.{n}"))))
+        })
+        .collect();
+    bus.publish_all(&frames).await.unwrap();
+    bus.publish_all(&[]).await.unwrap();
+    for (i, subscription) in subscriptions.iter_mut().enumerate() {
+        let mut received = Vec::new();
+        for _ in 0..50 {
+            received.push(next(subscription).await);
+        }
+        let expected: Vec<Frame> = (0..50).map(|n| frame(&format!("{i}.{n}"))).collect();
+        assert_eq!(received, expected);
+    }
+}
+
 /// The bus answers its health check.
 pub async fn a_healthy_bus_answers_ping<B: NotificationBus + ?Sized>(bus: &B) {
     bus.ping().await.unwrap();
@@ -126,6 +159,7 @@ macro_rules! bus_contract_tests {
             subscribers_receive_only_later_frames,
             dropping_a_subscription_leaves_the_others,
             many_identities_each_get_theirs,
+            frames_published_together_each_reach_their_identity_in_order,
             a_healthy_bus_answers_ping,
         );
     };

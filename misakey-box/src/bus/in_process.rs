@@ -215,6 +215,21 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Queues `frame` for every subscriber of `identity_id`, dropping those fallen behind.
+    fn deliver(
+        &self,
+        subscribers: &mut HashMap<Uuid, Vec<Subscriber>>,
+        identity_id: Uuid,
+        frame: &Frame,
+    ) {
+        if let Some(list) = subscribers.get_mut(&identity_id) {
+            list.retain(|subscriber| subscriber.queue.push(frame, self.queue_capacity));
+            if list.is_empty() {
+                subscribers.remove(&identity_id);
+            }
+        }
+    }
+
     fn remove(&self, identity_id: Uuid, subscriber_id: u64) {
         let mut subscribers = self.lock();
         if let Some(list) = subscribers.get_mut(&identity_id) {
@@ -244,13 +259,16 @@ impl Drop for Unsubscribe {
 #[async_trait]
 impl NotificationBus for InProcessBus {
     async fn publish(&self, identity_id: Uuid, frame: &Frame) -> Result<(), BusError> {
+        self.inner
+            .deliver(&mut self.inner.lock(), identity_id, frame);
+        Ok(())
+    }
+
+    async fn publish_all(&self, frames: &[(Uuid, Frame)]) -> Result<(), BusError> {
+        // The subscribers' lock taken once for all.
         let mut subscribers = self.inner.lock();
-        if let Some(list) = subscribers.get_mut(&identity_id) {
-            let capacity = self.inner.queue_capacity;
-            list.retain(|subscriber| subscriber.queue.push(frame, capacity));
-            if list.is_empty() {
-                subscribers.remove(&identity_id);
-            }
+        for (identity_id, frame) in frames {
+            self.inner.deliver(&mut subscribers, *identity_id, frame);
         }
         Ok(())
     }

@@ -3,8 +3,9 @@
 //! One channel per identity (`{prefix}user_{id}:ws`, as in the original system). Each instance
 //! keeps one pub/sub connection, subscribed to the channels of the identities that have sockets
 //! on it, and fans what arrives out to those sockets through an [`InProcessBus`]. A publish is
-//! serialised once and sent with `PUBLISH`; every instance, the publisher's included, delivers
-//! it when Redis hands it back.
+//! serialised once and sent with `PUBLISH` (the frames of one box event, one per member, in
+//! one pipeline); every instance, the publisher's included, delivers it when Redis hands it
+//! back.
 //!
 //! When the pub/sub connection breaks, every local subscription ends with
 //! [`SubscriptionError::Broken`] (sockets close with 1011 and clients reconnect) and a
@@ -33,6 +34,9 @@ pub const DEFAULT_CHANNEL_PREFIX: &str = "misakey-box:";
 /// How long a Redis command may take before the bus counts Redis as unavailable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// `PUBLISH` commands sent in one pipeline at most (a box event for a thousand members: about
+/// 300 kB), so that one pipeline's buffers stay bounded.
+const PIPELINED_PUBLISHES: usize = 1_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A [`NotificationBus`] on Redis pub/sub. Cheap to clone: clones share the connections.
@@ -244,6 +248,26 @@ impl NotificationBus for RedisBus {
             .await
             .map(drop)
             .map_err(unavailable)
+    }
+
+    async fn publish_all(&self, frames: &[(Uuid, Frame)]) -> Result<(), BusError> {
+        // Pipelined: one round trip per chunk instead of one per frame.
+        for chunk in frames.chunks(PIPELINED_PUBLISHES) {
+            let mut pipeline = redis::pipe();
+            for (identity_id, frame) in chunk {
+                pipeline
+                    .cmd("PUBLISH")
+                    .arg(self.channel(*identity_id))
+                    .arg(frame.text())
+                    .ignore();
+            }
+            let mut publisher = self.inner.publisher.clone();
+            pipeline
+                .query_async::<()>(&mut publisher)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn subscribe(&self, identity_id: Uuid) -> Result<Subscription, BusError> {

@@ -66,47 +66,49 @@ impl Default for Maintenance {
 
 impl BoxService {
     /// Publishes ephemeral updates (no position, not kept: the `ack` echo, or an embedding
-    /// application's own notices). A failure is logged; returns how many failed.
+    /// application's own notices), all in one go (see
+    /// [`NotificationBus::publish_all`](crate::ports::NotificationBus::publish_all)). A
+    /// failure is logged; returns how many may not have gone out (all of them after an error).
     pub async fn publish_ephemeral(&self, updates: &[AddressedUpdate]) -> usize {
-        let mut failed = 0;
-        for AddressedUpdate { recipient, update } in updates {
-            if let Err(error) = self
-                .ports()
-                .bus
-                .publish(*recipient, &update.to_frame())
-                .await
-            {
-                failed += 1;
-                crate::metrics::bus_publish_failed();
-                tracing::warn!(%recipient, update = update.kind.as_str(), %error, "live delivery failed");
+        let frames: Vec<_> = updates
+            .iter()
+            .map(|AddressedUpdate { recipient, update }| (*recipient, update.to_frame()))
+            .collect();
+        match self.ports().bus.publish_all(&frames).await {
+            Ok(()) => 0,
+            Err(error) => {
+                crate::metrics::bus_publish_failed(frames.len());
+                tracing::warn!(frames = frames.len(), %error, "live delivery failed");
+                frames.len()
             }
         }
-        failed
     }
 
-    /// Publishes the durable updates of a committed contact. One that fails stays in the log:
-    /// the relay ([`relay_stranded`](Self::relay_stranded)) sends it again, and resuming
-    /// sockets replay it; nothing is undone. Returns how many failed.
+    /// Publishes the durable updates of a committed change (a contact, a box event), all in
+    /// one go. After a failure they stay in the log: the relay
+    /// ([`relay_stranded`](Self::relay_stranded)) sends them again, and resuming sockets replay
+    /// them; nothing is undone. Returns how many may not have gone out (all of them after an
+    /// error).
     pub(crate) async fn publish_sequenced(
         &self,
         contact: InFlightContact,
         updates: &[SequencedUpdate],
     ) -> usize {
-        let mut failed = 0;
-        for (recipient, frame) in sequenced_frames(updates) {
-            if let Err(error) = self.ports().bus.publish(recipient, &frame).await {
-                failed += 1;
-                crate::metrics::bus_publish_failed();
+        let frames = sequenced_frames(updates);
+        match self.ports().bus.publish_all(&frames).await {
+            Ok(()) => {
+                contact.settle();
+                0
+            }
+            Err(error) => {
+                crate::metrics::bus_publish_failed(frames.len());
                 tracing::warn!(
-                    %recipient, seq = frame.seq(), %error,
-                    "live delivery failed; the update is kept for the relay and for resuming sockets"
+                    frames = frames.len(), %error,
+                    "live delivery failed; the updates are kept for the relay and for resuming sockets"
                 );
+                frames.len()
             }
         }
-        if failed == 0 {
-            contact.settle();
-        }
-        failed
     }
 
     /// One beat of this instance's publisher: republishes from the log what it could not
@@ -172,19 +174,18 @@ impl BoxService {
                 .log
                 .updates_created_between(from, horizon, cursor, RELAY_BATCH)
                 .await?;
-            for logged in &batch {
-                let update = &logged.update;
-                if let Err(error) = ports
-                    .bus
-                    .publish(update.recipient, &update.to_frame())
-                    .await
-                {
-                    tracing::warn!(%error, relayed, "relay interrupted; it goes on at the next beat");
-                    unfinished.from = Some(logged.created_at);
-                    return Ok(relayed);
-                }
-                relayed += 1;
-                unfinished.from = Some(logged.created_at);
+            let frames: Vec<_> = batch
+                .iter()
+                .map(|logged| (logged.update.recipient, logged.update.to_frame()))
+                .collect();
+            if let Err(error) = ports.bus.publish_all(&frames).await {
+                // The batch goes again from its start at the next beat (at least once).
+                tracing::warn!(%error, relayed, "relay interrupted; it goes on at the next beat");
+                return Ok(relayed);
+            }
+            relayed += batch.len();
+            if let Some(last) = batch.last() {
+                unfinished.from = Some(last.created_at);
             }
             if batch.len() < RELAY_BATCH {
                 unfinished.from = None;

@@ -30,6 +30,17 @@ pub trait NotificationBus: Debug + Send + Sync + 'static {
     /// for a slow subscriber.
     async fn publish(&self, identity_id: Uuid, frame: &Frame) -> Result<(), BusError>;
 
+    /// Publishes each frame to its identity, in order, as [`publish`](Self::publish) does,
+    /// in one go where the bus can: a box event reaches every member, and one round trip to
+    /// a broker for all of them, not one per member, is what lets a large box keep up. After
+    /// an error, any of the frames may not have been published.
+    async fn publish_all(&self, frames: &[(Uuid, Frame)]) -> Result<(), BusError> {
+        for (identity_id, frame) in frames {
+            self.publish(*identity_id, frame).await?;
+        }
+        Ok(())
+    }
+
     /// Starts receiving the frames published for `identity_id` from now on.
     async fn subscribe(&self, identity_id: Uuid) -> Result<Subscription, BusError>;
 
