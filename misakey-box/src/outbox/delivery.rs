@@ -5,10 +5,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
 
 use super::ledger::{InFlightContact, PublishLedger};
 use crate::BoxService;
-use crate::domain::{AddressedUpdate, SequencedUpdate, sequenced_frames};
+use crate::domain::{AddressedUpdate, Frame, SequencedUpdate, sequenced_frames};
 use crate::error::Error;
 use crate::ports::{LoggedUpdate, PublisherHeartbeat, Retention};
 
@@ -74,14 +75,7 @@ impl BoxService {
             .iter()
             .map(|AddressedUpdate { recipient, update }| (*recipient, update.to_frame()))
             .collect();
-        match self.ports().bus.publish_all(&frames).await {
-            Ok(()) => 0,
-            Err(error) => {
-                crate::metrics::bus_publish_failed(frames.len());
-                tracing::warn!(frames = frames.len(), %error, "live delivery failed");
-                frames.len()
-            }
-        }
+        self.publish_live(&frames, false).await
     }
 
     /// Publishes the durable updates of a committed change (a contact, a box event), all in
@@ -94,17 +88,24 @@ impl BoxService {
         contact: InFlightContact,
         updates: &[SequencedUpdate],
     ) -> usize {
-        let frames = sequenced_frames(updates);
-        match self.ports().bus.publish_all(&frames).await {
-            Ok(()) => {
-                contact.settle();
-                0
-            }
+        let failed = self.publish_live(&sequenced_frames(updates), true).await;
+        if failed == 0 {
+            contact.settle();
+        }
+        failed
+    }
+
+    /// Publishes `frames` together; a failure is counted and logged (`durable`: the frames are
+    /// kept in the log for the relay and for resuming sockets). Returns how many may not have
+    /// gone out: none, or all of them.
+    async fn publish_live(&self, frames: &[(Uuid, Frame)], durable: bool) -> usize {
+        match self.ports().bus.publish_all(frames).await {
+            Ok(()) => 0,
             Err(error) => {
                 crate::metrics::bus_publish_failed(frames.len());
                 tracing::warn!(
-                    frames = frames.len(), %error,
-                    "live delivery failed; the updates are kept for the relay and for resuming sockets"
+                    frames = frames.len(), durable, %error,
+                    "live delivery failed; durable updates are kept for the relay and for resuming sockets"
                 );
                 frames.len()
             }

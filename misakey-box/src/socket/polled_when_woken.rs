@@ -60,9 +60,7 @@ impl<S> PolledWhenWoken<S> {
             waker,
         }
     }
-}
 
-impl<S> PolledWhenWoken<S> {
     /// Polls the inner stream or future with `poll` if its waker fired since it was last
     /// pending; after a result, it is polled again next time.
     fn poll_inner<T>(
