@@ -1300,6 +1300,245 @@ pub async fn pruning_a_large_log_removes_every_entry_due<S: ContractStore + ?Siz
     assert_eq!(store.prune_updates(keep_one, now).await.unwrap(), 0);
 }
 
+/// Updates reaching changing sets of recipients (members joining and leaving boxes, an
+/// identity in two boxes, updates of its own between them) read back as written: every
+/// replay from every position with several page sizes, the relay in small pages whose
+/// cursors fall inside an update to many, and the logs after pruning by count, then by age,
+/// with the count of entries each pruning removed.
+pub async fn updates_to_changing_recipients_read_back_through_every_path<
+    S: ContractStore + ?Sized,
+>(
+    store: &S,
+) {
+    let id = |k: u64| sample_id(13, k);
+    let first_box: Vec<Uuid> = (1..=9).map(id).collect();
+    let with_newcomer: Vec<Uuid> = (1..=10).map(id).collect();
+    let second_box: Vec<Uuid> = (1..=8).chain([11]).map(id).collect();
+    // (seconds after the start, recipients of one shared update, an update of its own to
+    // identity 1 after it)
+    let plan: Vec<(i64, &Vec<Uuid>, bool)> = vec![
+        (0, &first_box, true),
+        (1, &first_box, false),
+        (2, &with_newcomer, false),
+        (3, &second_box, true),
+        (4, &with_newcomer, false),
+        (5, &first_box, false),
+        (6, &second_box, false),
+        (7, &first_box, true),
+    ];
+    let mut all: Vec<LoggedUpdate> = Vec::new();
+    for (seconds, recipients, own) in &plan {
+        let shared: std::sync::Arc<serde_json::Value> =
+            json!({"at": seconds, "to": recipients.len()}).into();
+        let mut updates: Vec<AddressedUpdate> = recipients
+            .iter()
+            .map(|recipient| AddressedUpdate {
+                recipient: *recipient,
+                update: RealtimeUpdate {
+                    kind: UpdateType::EventNew,
+                    object: shared.clone(),
+                },
+            })
+            .collect();
+        if *own {
+            updates.push(AddressedUpdate {
+                recipient: id(1),
+                update: RealtimeUpdate {
+                    kind: UpdateType::Notification,
+                    object: json!({"own": seconds}).into(),
+                },
+            });
+        }
+        let created_at = default_instant() + TimeDelta::seconds(*seconds);
+        let written = store
+            .commit(&ChangeSet {
+                changes: Vec::new(),
+                updates,
+                created_at,
+            })
+            .await
+            .unwrap();
+        all.extend(
+            written
+                .into_iter()
+                .map(|update| LoggedUpdate { created_at, update }),
+        );
+    }
+    let everyone: Vec<Uuid> = (1..=11).map(id).collect();
+    let of = |all: &[LoggedUpdate], identity: Uuid| -> Vec<SequencedUpdate> {
+        all.iter()
+            .filter(|logged| logged.update.recipient == identity)
+            .map(|logged| logged.update.clone())
+            .collect()
+    };
+    // Positions are consecutive per identity, whatever group each update went to.
+    for identity in &everyone {
+        let mine = of(&all, *identity);
+        assert_eq!(
+            mine.iter().map(|update| update.seq).collect::<Vec<_>>(),
+            (1..=mine.len() as u64).collect::<Vec<_>>(),
+            "{identity}"
+        );
+    }
+    // Every replay: from every position, in pages of 1, 3 and more than the whole log.
+    let check_replays = |kept: Vec<(Uuid, Vec<SequencedUpdate>)>| async move {
+        for (identity, mine) in kept {
+            let latest = store.log_positions(identity).await.unwrap().latest;
+            for after in 0..=latest {
+                for limit in [1, 3, 100] {
+                    let expected: Vec<SequencedUpdate> = mine
+                        .iter()
+                        .filter(|update| update.seq > after)
+                        .take(limit)
+                        .cloned()
+                        .collect();
+                    assert_eq!(
+                        store.updates_after(identity, after, limit).await.unwrap(),
+                        expected,
+                        "{identity} after {after}, {limit} at most"
+                    );
+                }
+            }
+        }
+    };
+    check_replays(everyone.iter().map(|i| (*i, of(&all, *i))).collect()).await;
+    for identity in &everyone {
+        let count = of(&all, *identity).len() as u64;
+        assert_eq!(
+            store.log_positions(*identity).await.unwrap(),
+            LogPositions {
+                oldest: 1,
+                latest: count
+            }
+        );
+    }
+    // The relay: everything, and the same in pages of 7 (cursors inside updates to nine).
+    let mut by_creation = all.clone();
+    by_creation.sort_by_key(LoggedUpdate::cursor);
+    let (start, end) = (default_instant(), default_instant() + TimeDelta::seconds(7));
+    assert_eq!(
+        store
+            .updates_created_between(start, end, None, 1_000)
+            .await
+            .unwrap(),
+        by_creation
+    );
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .updates_created_between(start, end, cursor, 7)
+            .await
+            .unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.cursor());
+        paged.extend(page);
+    }
+    assert_eq!(paged, by_creation);
+    // Pruning by count keeps each identity's last three.
+    let keep_three = Retention {
+        max_per_identity: 3,
+        max_age: TimeDelta::days(1),
+    };
+    let now = end;
+    let expected_removed: u64 = everyone
+        .iter()
+        .map(|identity| (of(&all, *identity).len() as u64).saturating_sub(3))
+        .sum();
+    assert_eq!(
+        store.prune_updates(keep_three, now).await.unwrap(),
+        expected_removed
+    );
+    let last_three = |identity: Uuid| -> Vec<SequencedUpdate> {
+        let mine = of(&all, identity);
+        mine[mine.len().saturating_sub(3)..].to_vec()
+    };
+    check_replays(everyone.iter().map(|i| (*i, last_three(*i))).collect()).await;
+    for identity in &everyone {
+        let kept = last_three(*identity);
+        let latest = of(&all, *identity).len() as u64;
+        assert_eq!(
+            store.log_positions(*identity).await.unwrap(),
+            LogPositions {
+                oldest: kept.first().map_or(latest + 1, |update| update.seq),
+                latest
+            },
+            "{identity}"
+        );
+    }
+    assert_eq!(store.prune_updates(keep_three, now).await.unwrap(), 0);
+    // Then by age: what is older than 5.5 s at `now` goes.
+    let cut = now - TimeDelta::milliseconds(5_500);
+    let younger = |identity: Uuid| -> Vec<SequencedUpdate> {
+        let recent: Vec<SequencedUpdate> = all
+            .iter()
+            .filter(|logged| logged.update.recipient == identity && logged.created_at >= cut)
+            .map(|logged| logged.update.clone())
+            .collect();
+        last_three(identity)
+            .into_iter()
+            .filter(|update| recent.contains(update))
+            .collect()
+    };
+    let expected_removed: u64 = everyone
+        .iter()
+        .map(|identity| (last_three(*identity).len() - younger(*identity).len()) as u64)
+        .sum();
+    let five_and_a_half = Retention {
+        max_per_identity: 3,
+        max_age: TimeDelta::milliseconds(5_500),
+    };
+    assert_eq!(
+        store.prune_updates(five_and_a_half, now).await.unwrap(),
+        expected_removed
+    );
+    check_replays(everyone.iter().map(|i| (*i, younger(*i))).collect()).await;
+    for identity in &everyone {
+        let latest = of(&all, *identity).len() as u64;
+        assert_eq!(
+            store.log_positions(*identity).await.unwrap(),
+            LogPositions {
+                oldest: younger(*identity).first().map_or(latest + 1, |u| u.seq),
+                latest
+            },
+            "{identity}"
+        );
+    }
+    // A group whose updates all went takes new ones, at the positions that follow.
+    let again = store
+        .commit(&ChangeSet {
+            changes: Vec::new(),
+            updates: with_newcomer
+                .iter()
+                .map(|recipient| AddressedUpdate {
+                    recipient: *recipient,
+                    update: RealtimeUpdate {
+                        kind: UpdateType::EventNew,
+                        object: json!({"again": true}).into(),
+                    },
+                })
+                .collect(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    for update in &again {
+        assert_eq!(
+            update.seq,
+            of(&all, update.recipient).len() as u64 + 1,
+            "{}",
+            update.recipient
+        );
+        let mut expected = younger(update.recipient);
+        expected.push(update.clone());
+        assert_eq!(
+            store.updates_after(update.recipient, 0, 100).await.unwrap(),
+            expected
+        );
+    }
+}
+
 /// Expands to one `#[tokio::test]` per check of the box store contract.
 ///
 /// The argument is an expression of a future that yields `Option<S>`, where `S` dereferences
@@ -1336,6 +1575,7 @@ macro_rules! store_contract_tests {
             a_change_set_reaching_thousands_commits_whole,
             an_update_shared_by_many_recipients_reads_back_whole,
             pruning_a_large_log_removes_every_entry_due,
+            updates_to_changing_recipients_read_back_through_every_path,
         );
     };
     (@check $make_store:expr, $($check:ident,)+) => {

@@ -19,7 +19,7 @@ use super::entities::{
 };
 use super::{
     POSTGRES_STATEMENT_BYTES, SeaOrmStorage, corrupt, execute_written_out, placeholder_rows,
-    postgres_wire_bytes, store_error, update_log,
+    postgres_wire_bytes, store_error, update_groups, update_log,
 };
 use crate::domain::{
     CryptoAction, CryptoActionType, Event, EventType, KeyShare, Notification, NotificationType,
@@ -516,30 +516,56 @@ impl UpdateLog for SeaOrmStorage {
         let mut removed = self
             .prune_in_steps(|| update_log::prune_older_chunk(&self.db, AgedTable::Entries, before))
             .await?;
+        loop {
+            let _turn = self.write_turn().await;
+            let (updates, entries) = update_groups::prune_older_chunk(&self.db, before).await?;
+            removed += entries;
+            if updates < update_log::PRUNE_CHUNK {
+                break;
+            }
+        }
         let mut after = None;
         loop {
             let identities =
                 update_log::identities_beyond(&self.db, retention.max_per_identity, after).await?;
-            let Some(&(last, _)) = identities.last() else {
+            let Some(&(last, _, _)) = identities.last() else {
                 break;
             };
             after = Some(last);
-            for (identity, latest) in &identities {
+            for (identity, latest, pruned_through) in &identities {
                 let through = latest.saturating_sub(retention.max_per_identity);
-                removed += self
-                    .prune_in_steps(|| update_log::prune_through(&self.db, *identity, through))
+                // Every position from the first kept to `through` goes: the identity's own
+                // entries deleted, its part of group updates behind the new floor.
+                let oldest = update_log::positions(&self.db, *identity).await?.oldest;
+                removed += through.saturating_sub((*pruned_through).max(oldest.saturating_sub(1)));
+                self.prune_in_steps(|| update_log::prune_through(&self.db, *identity, through))
                     .await?;
+                let _turn = self.write_turn().await;
+                update_log::set_pruned_through(&self.db, *identity, through).await?;
             }
             if (identities.len() as u64) < PRUNE_IDENTITIES {
                 break;
             }
         }
         // Shared objects go with the entries of their age; an entry pruned for its identity's
-        // count leaves its object to the others referring to it, until that age.
+        // count leaves its object to the others referring to it, until that age. Groups go
+        // once unused for as long.
         self.prune_in_steps(|| {
             update_log::prune_older_chunk(&self.db, AgedTable::SharedObjects, before)
         })
         .await?;
+        loop {
+            let unused = update_groups::unused_groups(&self.db, before).await?;
+            for group in &unused {
+                let _turn = self.write_turn().await;
+                let txn = self.db.begin().await.map_err(store_error)?;
+                update_groups::remove_group(&txn, *group, before).await?;
+                txn.commit().await.map_err(store_error)?;
+            }
+            if (unused.len() as u64) < update_groups::PRUNE_GROUPS {
+                break;
+            }
+        }
         Ok(removed)
     }
 }

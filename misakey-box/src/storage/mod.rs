@@ -24,6 +24,7 @@ mod identity_directory;
 mod inbox;
 pub mod migrations;
 mod token_introspection;
+mod update_groups;
 mod update_log;
 
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! The per-identity update logs on sea-orm: appending in the transaction of each change set,
-//! reading for replays and for the relay, the publishers' checkpoints, and pruning.
+//! reading for replays and for the relay, the publishers' checkpoints, and pruning. An
+//! identity's log is its own entries (`identity_updates`) merged with its part of the updates
+//! kept once for a group of recipients (`update_groups`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{identity_position, identity_update, outbox_publisher, shared_update_object};
+use super::update_groups;
 use super::{
     POSTGRES_STATEMENT_BYTES, corrupt, execute_written_out, placeholder, placeholder_rows,
     postgres_wire_bytes, store_error,
@@ -120,6 +123,15 @@ struct Entry<'a> {
     back: u64,
 }
 
+/// An update to distinct recipients, enough of them, sharing one object: kept once for its
+/// group of recipients (see `update_groups`).
+struct GroupRun<'a> {
+    update: &'a RealtimeUpdate,
+    created_at: DateTime<Utc>,
+    /// Each recipient, and how far before its new latest position the update lands.
+    backs: Vec<(Uuid, u64)>,
+}
+
 /// Appends the change sets' updates to their recipients' logs, inside their transaction, in
 /// order; returns each change set's updates with their positions. Each recipient's
 /// position row is bumped once for all its updates, recipients in id order: the row lock
@@ -138,9 +150,6 @@ pub(super) async fn append(
     if counts.is_empty() {
         return Ok(vec![Vec::new(); records.len()]);
     }
-    // Consecutive updates of one change set sharing one object (an event reaching every
-    // member of a box) store it once and refer to it, when they are enough of them; the
-    // others keep it inline.
     let flat: Vec<(&AddressedUpdate, DateTime<Utc>, usize)> = records
         .iter()
         .enumerate()
@@ -151,28 +160,76 @@ pub(super) async fn append(
                 .map(move |update| (update, record.created_at, index))
         })
         .collect();
-    let mut objects = Vec::with_capacity(flat.len());
+    // How far before its recipient's new latest position each update lands: the last update
+    // of a recipient gets the latest itself.
+    let mut remaining = counts.clone();
+    let backs: Vec<u64> = flat
+        .iter()
+        .map(|(addressed, _, _)| {
+            let left = remaining.entry(addressed.recipient).or_default();
+            *left -= 1;
+            *left
+        })
+        .collect();
+    // Consecutive updates of one change set sharing one object (an event reaching every
+    // member of a box), when they are enough of them, become one group update if their
+    // recipients are distinct, or else entries referring to one stored object; the others
+    // are entries with their object inline.
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    let mut groups: Vec<GroupRun<'_>> = Vec::new();
     let mut shared = Vec::new();
-    while objects.len() < flat.len() {
-        let (first, created_at, record) = flat[objects.len()];
-        let run = flat[objects.len()..]
+    let mut start = 0;
+    while start < flat.len() {
+        let (first, created_at, record) = flat[start];
+        let run = flat[start..]
             .iter()
             .take_while(|(other, _, other_record)| {
                 *other_record == record && other.update.shares_object_with(&first.update)
             })
             .count();
+        let members: BTreeSet<Uuid> = flat[start..start + run]
+            .iter()
+            .map(|(addressed, _, _)| addressed.recipient)
+            .collect();
+        if run >= SHARED_FROM_RECIPIENTS && members.len() == run {
+            let backs = (start..start + run)
+                .map(|index| (flat[index].0.recipient, backs[index]))
+                .collect();
+            groups.push(GroupRun {
+                update: &first.update,
+                created_at,
+                backs,
+            });
+            start += run;
+            continue;
+        }
         let text = first.update.object.to_string();
-        if run >= SHARED_FROM_RECIPIENTS {
+        let objects = if run >= SHARED_FROM_RECIPIENTS {
             let id = Uuid::new_v4();
             shared.push(shared_update_object::ActiveModel {
                 id: Set(id),
                 object: Set(text),
                 created_at: Set(created_at),
             });
-            objects.extend(std::iter::repeat_n(EntryObject::Shared(id), run));
+            vec![EntryObject::Shared(id); run]
         } else {
-            objects.push(EntryObject::Inline(text));
+            vec![EntryObject::Inline(text)]
+        };
+        for (offset, object) in objects.into_iter().enumerate() {
+            let (addressed, created_at, _) = flat[start + offset];
+            entries.push(Entry {
+                recipient: addressed.recipient,
+                update: &addressed.update,
+                object,
+                created_at,
+                back: backs[start + offset],
+            });
         }
+        start += if run >= SHARED_FROM_RECIPIENTS {
+            run
+        } else {
+            1
+        };
     }
     for chunk in shared.chunks(MAX_BOUND_VALUES / 3) {
         shared_update_object::Entity::insert_many(chunk.to_vec())
@@ -180,47 +237,61 @@ pub(super) async fn append(
             .await
             .map_err(store_error)?;
     }
-    let mut remaining = counts.clone();
-    let entries: Vec<Entry<'_>> = flat
-        .into_iter()
-        .zip(objects)
-        .map(|((addressed, created_at, _), object)| {
-            let left = remaining.entry(addressed.recipient).or_default();
-            *left -= 1;
-            Entry {
-                recipient: addressed.recipient,
-                update: &addressed.update,
-                object,
-                created_at,
-                back: *left,
-            }
-        })
-        .collect();
     let latest = match txn.get_database_backend() {
-        DbBackend::Postgres if counts.values().all(|&n| fits_one_statement(n)) => {
+        DbBackend::Postgres
+            if groups.is_empty() && counts.values().all(|&n| fits_one_statement(n)) =>
+        {
             let mut latest = BTreeMap::new();
             for (entries, counts) in postgres_statements(&entries, &counts) {
                 latest.extend(bump_and_insert_in_one_statement(txn, &entries, &counts).await?);
             }
             latest
         }
-        // SQLite, and a recipient with more entries than one statement can bind.
+        // SQLite, group updates (their recipients' positions are needed before they are
+        // written), and a recipient with more entries than one statement can bind.
         _ => bump_then_insert(txn, &entries, &counts).await?,
     };
-    let mut sequenced = entries.iter().map(|entry| {
+    let position = |recipient: &Uuid, back: u64| -> Result<u64, StoreError> {
         let latest = latest
-            .get(&entry.recipient)
+            .get(recipient)
             .ok_or_else(|| corrupt("no position for a recipient"))?;
-        Ok(SequencedUpdate {
-            recipient: entry.recipient,
-            seq: latest - entry.back,
-            update: entry.update.clone(),
+        Ok(latest - back)
+    };
+    if !groups.is_empty() {
+        let group_updates = groups
+            .iter()
+            .map(|run| {
+                let mut positions = run
+                    .backs
+                    .iter()
+                    .map(|(recipient, back)| Ok((*recipient, position(recipient, *back)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                positions.sort_unstable();
+                Ok(update_groups::GroupUpdate {
+                    update: run.update,
+                    created_at: run.created_at,
+                    positions,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        update_groups::append(txn, &group_updates).await?;
+    }
+    let mut sequenced = flat
+        .iter()
+        .zip(&backs)
+        .map(|((addressed, _, _), back)| {
+            Ok(SequencedUpdate {
+                recipient: addressed.recipient,
+                seq: position(&addressed.recipient, *back)?,
+                update: addressed.update.clone(),
+            })
         })
-    });
-    records
+        .collect::<Result<Vec<_>, StoreError>>()?
+        .into_iter();
+    Ok(records
         .iter()
         .map(|record| sequenced.by_ref().take(record.updates.len()).collect())
-        .collect()
+        .collect())
 }
 
 /// The position bump, as `INSERT ... ON CONFLICT` rows listed in id order (concurrent
@@ -242,10 +313,11 @@ fn bump_values(counts: &BTreeMap<Uuid, u64>) -> impl Iterator<Item = sea_orm::Va
 
 /// Most values bound in one statement: below SQLite's 32,766 and PostgreSQL's 65,535, so
 /// that an event reaching thousands of members, or a batch of many, is written in chunks.
-const MAX_BOUND_VALUES: usize = 30_000;
+pub(super) const MAX_BOUND_VALUES: usize = 30_000;
 
-/// Recipients from which an update's object is stored once and referred to: below it, a row
-/// more costs more than the copies it saves (measured: messages to boxes of two members were
+/// Recipients from which an update is kept once for its group of recipients (or, when a
+/// recipient appears twice, its object stored once and referred to): below it, the group's
+/// rows cost more than the entries they save (measured: messages to boxes of two members were
 /// 4-15% slower with a shared object each).
 const SHARED_FROM_RECIPIENTS: usize = 8;
 
@@ -263,7 +335,14 @@ async fn bump_then_insert(
     let mut latest = BTreeMap::new();
     let recipients: Vec<(Uuid, u64)> = counts.iter().map(|(r, c)| (*r, *c)).collect();
     // Chunks keep the id order: concurrent transactions still lock rows in the same order.
-    for chunk in recipients.chunks(MAX_BOUND_VALUES / 2) {
+    // On PostgreSQL within one segment of the connection (see [`POSTGRES_STATEMENT_BYTES`]).
+    let per_statement = match backend {
+        DbBackend::Postgres => {
+            POSTGRES_STATEMENT_BYTES / (postgres_wire_bytes(16) + postgres_wire_bytes(8))
+        }
+        _ => MAX_BOUND_VALUES / 2,
+    };
+    for chunk in recipients.chunks(per_statement) {
         let chunk: BTreeMap<Uuid, u64> = chunk.iter().copied().collect();
         let bump = bump_sql(backend, chunk.len());
         let rows = txn
@@ -448,11 +527,23 @@ pub(super) async fn updates_after(
     after: u64,
     limit: usize,
 ) -> Result<Vec<SequencedUpdate>, StoreError> {
+    let (latest, pruned_through) = position_row(db, identity_id).await?;
+    let after = after.max(pruned_through);
+    if latest <= after {
+        return Ok(Vec::new());
+    }
     let select = identity_update::Entity::find()
         .filter(identity_update::Column::IdentityId.eq(identity_id))
         .filter(identity_update::Column::Seq.gt(to_i64(after)))
         .order_by_asc(identity_update::Column::Seq);
-    load(select, limit, db).await
+    let mut updates = load(select, limit, db).await?;
+    let grouped = update_groups::updates_after(db, identity_id, after, latest, limit).await?;
+    if !grouped.is_empty() {
+        updates.extend(grouped);
+        updates.sort_by_key(|update| update.seq);
+        updates.truncate(limit);
+    }
+    Ok(updates)
 }
 
 /// Runs a query of log entries, at most `limit` of them.
@@ -514,23 +605,25 @@ pub(super) async fn positions(
     db: &impl ConnectionTrait,
     identity_id: Uuid,
 ) -> Result<LogPositions, StoreError> {
-    let latest = latest_position(db, identity_id).await?;
+    let (latest, pruned_through) = position_row(db, identity_id).await?;
     // The position only: every resuming socket's replay reads it, and the entry's object can
     // be large.
-    let oldest: Option<i64> = identity_update::Entity::find()
+    let personal: Option<i64> = identity_update::Entity::find()
         .select_only()
         .column(identity_update::Column::Seq)
         .filter(identity_update::Column::IdentityId.eq(identity_id))
+        .filter(identity_update::Column::Seq.gt(to_i64(pruned_through)))
         .order_by_asc(identity_update::Column::Seq)
         .into_tuple()
         .one(db)
         .await
         .map_err(store_error)?;
-    let oldest = match oldest {
-        Some(seq) => to_u64(seq)?,
-        None => latest + 1,
-    };
-    Ok(LogPositions { oldest, latest })
+    let personal = personal.map(to_u64).transpose()?;
+    let groups = update_groups::first_and_last_positions(db, identity_id).await?;
+    Ok(LogPositions {
+        oldest: update_groups::oldest_kept(personal, &groups, pruned_through, latest),
+        latest,
+    })
 }
 
 pub(super) async fn latest_position(
@@ -545,6 +638,26 @@ pub(super) async fn latest_position(
         .await
         .map_err(store_error)?;
     latest.map_or(Ok(0), to_u64)
+}
+
+/// The identity's latest position and the one its log was pruned through for its count;
+/// both 0 before its first update.
+async fn position_row(
+    db: &impl ConnectionTrait,
+    identity_id: Uuid,
+) -> Result<(u64, u64), StoreError> {
+    use identity_position::Column::{Latest, PrunedThrough};
+    let row: Option<(i64, i64)> = identity_position::Entity::find_by_id(identity_id)
+        .select_only()
+        .columns([Latest, PrunedThrough])
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(store_error)?;
+    match row {
+        Some((latest, pruned_through)) => Ok((to_u64(latest)?, to_u64(pruned_through)?)),
+        None => Ok((0, 0)),
+    }
 }
 
 pub(super) async fn created_between(
@@ -577,11 +690,18 @@ pub(super) async fn created_between(
         .order_by_asc(Seq)
         .limit(u64::try_from(limit).unwrap_or(u64::MAX));
     let rows = entries(select, db).await?;
-    Ok(resolve(db, rows)
+    let mut logged: Vec<LoggedUpdate> = resolve(db, rows)
         .await?
         .into_iter()
         .map(|(created_at, update)| LoggedUpdate { created_at, update })
-        .collect())
+        .collect();
+    let grouped = update_groups::created_between(db, from, until, cursor, limit).await?;
+    if !grouped.is_empty() {
+        logged.extend(grouped);
+        logged.sort_by_key(LoggedUpdate::cursor);
+        logged.truncate(limit);
+    }
+    Ok(logged)
 }
 
 pub(super) async fn publisher_heartbeat(
@@ -667,32 +787,66 @@ pub(super) async fn prune_older_chunk(
     execute_written_out(db, sql, [before.into()]).await
 }
 
-/// Up to [`PRUNE_IDENTITIES`] identities after `after` (in id order) whose latest position is
-/// beyond `max_per_identity`, with that position: the only ones with entries to prune by
-/// count. A read: writers go on meanwhile.
+/// Up to [`PRUNE_IDENTITIES`] identities after `after` (in id order) with more than
+/// `max_per_identity` positions after the one they were pruned through: the only ones with
+/// entries to prune by count, with their latest position and that floor. A read: writers go
+/// on meanwhile.
 pub(super) async fn identities_beyond(
     db: &impl ConnectionTrait,
     max_per_identity: u64,
     after: Option<Uuid>,
-) -> Result<Vec<(Uuid, u64)>, StoreError> {
-    use identity_position::Column::{IdentityId, Latest};
+) -> Result<Vec<(Uuid, u64, u64)>, StoreError> {
+    use identity_position::Column::{IdentityId, Latest, PrunedThrough};
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
     let mut select = identity_position::Entity::find()
         .select_only()
-        .columns([IdentityId, Latest])
-        .filter(Latest.gt(to_i64(max_per_identity)));
+        .columns([IdentityId, Latest, PrunedThrough])
+        .filter(
+            Expr::col(Latest)
+                .sub(Expr::col(PrunedThrough))
+                .gt(to_i64(max_per_identity)),
+        );
     if let Some(after) = after {
         select = select.filter(IdentityId.gt(after));
     }
     select
         .order_by_asc(IdentityId)
         .limit(PRUNE_IDENTITIES)
-        .into_tuple::<(Uuid, i64)>()
+        .into_tuple::<(Uuid, i64, i64)>()
         .all(db)
         .await
         .map_err(store_error)?
         .into_iter()
-        .map(|(identity, latest)| Ok((identity, to_u64(latest)?)))
+        .map(|(identity, latest, pruned)| Ok((identity, to_u64(latest)?, to_u64(pruned)?)))
         .collect()
+}
+
+/// Records that `identity`'s log is pruned through position `through`: nothing at or before
+/// it is read again, its part of group updates included (they stay for their other members).
+pub(super) async fn set_pruned_through(
+    db: &impl ConnectionTrait,
+    identity: Uuid,
+    through: u64,
+) -> Result<(), StoreError> {
+    let backend = db.get_database_backend();
+    let (first, second) = (placeholder(backend, 1), placeholder(backend, 2));
+    execute_written_out(
+        db,
+        format!(
+            "UPDATE identity_positions SET pruned_through = {first} \
+             WHERE identity_id = {second} AND pruned_through < {first}"
+        ),
+        match backend {
+            DbBackend::Postgres => vec![to_i64(through).into(), identity.into()],
+            _ => vec![
+                to_i64(through).into(),
+                identity.into(),
+                to_i64(through).into(),
+            ],
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Deletes at most [`PRUNE_CHUNK`] entries of `identity` at or before position `through`, the

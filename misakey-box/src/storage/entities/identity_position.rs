@@ -7,6 +7,9 @@ pub struct Model {
     pub identity_id: Uuid,
     /// The last position assigned in the identity's log.
     pub latest: i64,
+    /// Positions at or before it were pruned for the identity's count (see the migration of
+    /// update groups): none is read again.
+    pub pruned_through: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

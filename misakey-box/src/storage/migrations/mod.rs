@@ -8,6 +8,7 @@ mod m20261128_000002_update_logs;
 mod m20261128_000003_publisher_checkpoints;
 mod m20261202_000004_box_members;
 mod m20261202_000005_shared_update_objects;
+mod m20261203_000006_update_groups;
 
 /// The migrations of the box tables, in order.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_publisher_checkpoints::Migration),
             Box::new(m20261202_000004_box_members::Migration),
             Box::new(m20261202_000005_shared_update_objects::Migration),
+            Box::new(m20261203_000006_update_groups::Migration),
         ]
     }
 }
