@@ -7,7 +7,9 @@
 //! cargo bench -p misakey-box-poem --bench replay -- sqlite
 //! ```
 //!
-//! Options after `--`: `sqlite` or `postgres`, `--updates N` (100,000), `--runs N` (5).
+//! Options after `--`: `sqlite` or `postgres`, `--updates N` (100,000), `--runs N` (5),
+//! `--group N` (1: every update is Alice's alone; N from 8: every update goes to Alice and
+//! N - 1 others at once, as a box event does, and is kept once for the group).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +35,13 @@ const PER_RECORD: u64 = 1000;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut database, mut updates, mut runs) = ("sqlite".to_owned(), 100_000u64, 5usize);
+    let mut group = 1u64;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "sqlite" | "postgres" => database = arg,
             "--updates" => updates = args.next().and_then(|n| n.parse().ok()).expect("a number"),
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--group" => group = args.next().and_then(|n| n.parse().ok()).expect("a number"),
             "--bench" => {}
             other => panic!("unknown option {other}"),
         }
@@ -50,10 +54,11 @@ fn main() {
         &database,
         updates.div_ceil(PER_RECORD) * PER_RECORD,
         runs,
+        group,
     ));
 }
 
-async fn bench(database: &str, updates: u64, runs: usize) {
+async fn bench(database: &str, updates: u64, runs: usize, group: u64) {
     let db = match database {
         "postgres" => match TestDatabase::postgres().await {
             Some(db) => db,
@@ -69,19 +74,28 @@ async fn bench(database: &str, updates: u64, runs: usize) {
         // Written now: the samples' fixed instant is older than the log's retention, and the
         // service would prune every entry at startup.
         record.created_at = chrono::Utc::now();
+        // Alice first, then the group's other members.
+        let recipients: Vec<uuid::Uuid> = std::iter::once(ALICE_ID)
+            .chain(
+                (1..group).map(|k| uuid::Uuid::from_u128(0x6f74_6865_7273 << 64 | u128::from(k))),
+            )
+            .collect();
         record.updates = (0..PER_RECORD)
-            .map(|i| AddressedUpdate {
-                recipient: ALICE_ID,
-                update: RealtimeUpdate {
+            .flat_map(|i| {
+                let update = RealtimeUpdate {
                     kind: UpdateType::Notification,
                     object: serde_json::json!({"n": n * PER_RECORD + i, "details": {"box_title": "a box with a title", "box_id": record.key_share.box_id}}).into(),
-                },
+                };
+                recipients.iter().map(move |recipient| AddressedUpdate {
+                    recipient: *recipient,
+                    update: update.clone(),
+                })
             })
             .collect();
         db.save_contact(&record).await.expect("fill");
     }
     println!(
-        "{database}: {updates} updates written in {:.1} s",
+        "{database}: {updates} updates to groups of {group} written in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 

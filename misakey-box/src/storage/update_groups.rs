@@ -223,60 +223,146 @@ pub(super) async fn updates_after(
         [identity.into(), position_bytes(after).into()],
     )
     .await?;
+    // The identity missed at most `latest - after` updates, so the first of a group's after
+    // `after` is among the group's last that many.
     let missed = i64::try_from(latest.saturating_sub(after)).unwrap_or(i64::MAX);
     let mut updates = Vec::new();
     for group in groups {
         let id: Uuid = group.try_get("", "group_id").map_err(store_error)?;
         let slot: i32 = group.try_get("", "slot").map_err(store_error)?;
         let last_ord: i64 = group.try_get("", "ord").map_err(store_error)?;
-        // The identity missed at most `missed` updates, so they are among the group's last
-        // `missed`. SQLite's placeholders are positional: the slot's start is bound twice.
-        let start = position_start(slot);
-        let lowest_ord = last_ord.saturating_sub(missed);
-        let (sql, values): (String, Vec<sea_orm::Value>) = match backend {
-            DbBackend::Postgres => (
-                format!(
-                    "SELECT type, object, substr(positions, $3, 8) AS position \
-                     FROM group_updates WHERE group_id = $1 AND ord > $2 \
-                     AND substr(positions, $3, 8) > $4 ORDER BY ord LIMIT {limit}"
-                ),
-                vec![
-                    id.into(),
-                    lowest_ord.into(),
-                    start.into(),
-                    position_bytes(after).into(),
-                ],
-            ),
-            _ => (
-                format!(
-                    "SELECT type, object, substr(positions, ?, 8) AS position \
-                     FROM group_updates WHERE group_id = ? AND ord > ? \
-                     AND substr(positions, ?, 8) > ? ORDER BY ord LIMIT {limit}"
-                ),
-                vec![
-                    start.into(),
-                    id.into(),
-                    lowest_ord.into(),
-                    start.into(),
-                    position_bytes(after).into(),
-                ],
-            ),
+        let member = Member {
+            group: id,
+            start: position_start(slot),
         };
-        for row in query_written_out(db, sql, values).await? {
+        let low = last_ord.saturating_sub(missed);
+        let first = first_after(db, &member, after, low, last_ord).await?;
+        updates.extend(read_from(db, &member, first, last_ord, limit).await?);
+    }
+    updates.sort_by_key(|(position, _)| *position);
+    updates.truncate(limit);
+    Ok(updates
+        .into_iter()
+        .map(|(position, update)| SequencedUpdate {
+            recipient: identity,
+            seq: position,
+            update,
+        })
+        .collect())
+}
+
+/// A member of a group: the group, and where the member's position starts in an update's
+/// positions (for SQL's `substr`, from 1).
+struct Member {
+    group: Uuid,
+    start: i32,
+}
+
+/// The group update at `ord` or the next one kept, with the member's position in it.
+async fn update_from(
+    db: &impl ConnectionTrait,
+    member: &Member,
+    ord: i64,
+) -> Result<Option<(i64, u64)>, StoreError> {
+    let backend = db.get_database_backend();
+    let (sql, values): (&str, Vec<sea_orm::Value>) = match backend {
+        DbBackend::Postgres => (
+            "SELECT ord, substr(positions, $1, 8) AS position FROM group_updates \
+             WHERE group_id = $2 AND ord >= $3 ORDER BY ord LIMIT 1",
+            vec![member.start.into(), member.group.into(), ord.into()],
+        ),
+        _ => (
+            "SELECT ord, substr(positions, ?, 8) AS position FROM group_updates \
+             WHERE group_id = ? AND ord >= ? ORDER BY ord LIMIT 1",
+            vec![member.start.into(), member.group.into(), ord.into()],
+        ),
+    };
+    let rows = query_written_out(db, sql.to_owned(), values).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let ord: i64 = row.try_get("", "ord").map_err(store_error)?;
+    let position: Vec<u8> = row.try_get("", "position").map_err(store_error)?;
+    Ok(Some((ord, position_from(&position)?)))
+}
+
+/// The `ord` of the member's first group update after position `after`, between `low` and
+/// `last` (whose update is after it): a binary search, a member's positions growing with
+/// the group's order. A scan filtering positions would read every update before it, for
+/// each page of a long replay.
+async fn first_after(
+    db: &impl ConnectionTrait,
+    member: &Member,
+    after: u64,
+    low: i64,
+    last: i64,
+) -> Result<i64, StoreError> {
+    // `first` is after `after`; any earlier one is in `low..=high`.
+    let (mut first, mut low, mut high) = (last, low, last - 1);
+    while low <= high {
+        let middle = low + (high - low) / 2;
+        match update_from(db, member, middle).await? {
+            Some((ord, position)) if ord <= high => {
+                if position > after {
+                    (first, high) = (ord, middle - 1);
+                } else {
+                    low = ord + 1;
+                }
+            }
+            // Nothing kept from `middle` to `high` (pruned, or pruned meanwhile).
+            _ => high = middle - 1,
+        }
+    }
+    Ok(first)
+}
+
+/// Up to `limit` group updates of the member from `first` through `last`, in order, with
+/// its positions. Each read is a bounded range of the group's key, so that no query planner
+/// (PostgreSQL's on a table not yet analysed) reaches for a scan and a sort of the rest.
+async fn read_from(
+    db: &impl ConnectionTrait,
+    member: &Member,
+    first: i64,
+    last: i64,
+    limit: usize,
+) -> Result<Vec<(u64, RealtimeUpdate)>, StoreError> {
+    let backend = db.get_database_backend();
+    let mut updates = Vec::new();
+    let mut from = first;
+    let step = i64::try_from(limit).unwrap_or(i64::MAX);
+    while updates.len() < limit && from <= last {
+        let until = from.saturating_add(step).min(last.saturating_add(1));
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "SELECT type, object, substr(positions, $1, 8) AS position FROM group_updates \
+                 WHERE group_id = $2 AND ord >= $3 AND ord < $4 ORDER BY ord"
+            }
+            _ => {
+                "SELECT type, object, substr(positions, ?, 8) AS position FROM group_updates \
+                 WHERE group_id = ? AND ord >= ? AND ord < ? ORDER BY ord"
+            }
+        };
+        let values = vec![
+            member.start.into(),
+            member.group.into(),
+            from.into(),
+            until.into(),
+        ];
+        for row in query_written_out(db, sql.to_owned(), values).await? {
             let kind: String = row.try_get("", "type").map_err(store_error)?;
             let object: String = row.try_get("", "object").map_err(store_error)?;
             let position: Vec<u8> = row.try_get("", "position").map_err(store_error)?;
-            updates.push(SequencedUpdate {
-                recipient: identity,
-                seq: position_from(&position)?,
-                update: RealtimeUpdate {
+            updates.push((
+                position_from(&position)?,
+                RealtimeUpdate {
                     kind: parse_kind(&kind)?,
                     object: Arc::new(parse_object(&object)?),
                 },
-            });
+            ));
         }
+        // A range with gaps (updates pruned out of order) reads on from where it ended.
+        from = until;
     }
-    updates.sort_by_key(|update| update.seq);
     updates.truncate(limit);
     Ok(updates)
 }
