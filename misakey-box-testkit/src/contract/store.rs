@@ -1505,7 +1505,7 @@ pub async fn updates_to_changing_recipients_read_back_through_every_path<
             "{identity}"
         );
     }
-    // A group whose updates all went takes new ones, at the positions that follow.
+    // A group seen before takes a new update at the positions that follow each member's.
     let again = store
         .commit(&ChangeSet {
             changes: Vec::new(),

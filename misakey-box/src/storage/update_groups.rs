@@ -607,8 +607,8 @@ pub(super) async fn unused_groups(
     .collect()
 }
 
-/// Deletes the group and its members if it is still unused since before `before` (an update
-/// written meanwhile marked it); returns whether it went.
+/// Deletes the group and its members if it is still unused since before `before` and has no
+/// update (one written meanwhile marked it); returns whether it went.
 pub(super) async fn remove_group(
     txn: &DatabaseTransaction,
     group: Uuid,
@@ -618,7 +618,10 @@ pub(super) async fn remove_group(
     let (p1, p2) = (placeholder(backend, 1), placeholder(backend, 2));
     let removed = execute_written_out(
         txn,
-        format!("DELETE FROM update_groups WHERE id = {p1} AND last_used_at < {p2}"),
+        format!(
+            "DELETE FROM update_groups WHERE id = {p1} AND last_used_at < {p2} AND NOT EXISTS \
+             (SELECT 1 FROM group_updates u WHERE u.group_id = update_groups.id)"
+        ),
         [group.into(), before.into()],
     )
     .await?;
