@@ -187,11 +187,17 @@ pub(super) async fn append(
                 *other_record == record && other.update.shares_object_with(&first.update)
             })
             .count();
-        let members: BTreeSet<Uuid> = flat[start..start + run]
-            .iter()
-            .map(|(addressed, _, _)| addressed.recipient)
-            .collect();
-        if run >= SHARED_FROM_RECIPIENTS && members.len() == run {
+        // Only a run long enough to share is checked for distinct recipients: a contact's
+        // updates (runs of one) pay nothing for it.
+        let distinct = || {
+            flat[start..start + run]
+                .iter()
+                .map(|(addressed, _, _)| addressed.recipient)
+                .collect::<BTreeSet<Uuid>>()
+                .len()
+                == run
+        };
+        if run >= SHARED_FROM_RECIPIENTS && distinct() {
             let backs = (start..start + run)
                 .map(|index| (flat[index].0.recipient, backs[index]))
                 .collect();
