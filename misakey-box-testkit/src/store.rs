@@ -145,14 +145,21 @@ impl BoxStore for InMemoryBoxStore {
                 Change::AddNotification(notification) => {
                     state.notifications.push(notification.clone());
                 }
-                Change::IncrementUnreadCount {
-                    identity_id,
-                    box_id,
-                } => {
-                    *state
-                        .unread_counts
-                        .entry((*identity_id, *box_id))
-                        .or_insert(0) += 1
+                Change::CountUnreadEvent { box_id, sender_id } => {
+                    let readers: Vec<Uuid> = state
+                        .members
+                        .get(box_id)
+                        .into_iter()
+                        .flatten()
+                        .map(|member| member.identity_id)
+                        .filter(|identity_id| identity_id != sender_id)
+                        .collect();
+                    for identity_id in readers {
+                        *state
+                            .unread_counts
+                            .entry((identity_id, *box_id))
+                            .or_insert(0) += 1;
+                    }
                 }
                 Change::ResetUnreadCount {
                     identity_id,
@@ -190,6 +197,8 @@ impl BoxStore for InMemoryBoxStore {
                     if let Some(members) = state.members.get_mut(box_id) {
                         members.retain(|m| m.identity_id != *identity_id);
                     }
+                    // A former member has no count.
+                    state.unread_counts.remove(&(*identity_id, *box_id));
                 }
                 Change::DeleteCryptoAction { action_id, .. } => {
                     state.crypto_actions.retain(|a| a.id != *action_id);

@@ -14,7 +14,7 @@ use misakey_box::ports::{
 };
 use misakey_box::storage::SeaOrmStorage;
 use misakey_box::storage::entities::{
-    access_token, box_event, box_key_share, box_unread_count, crypto_action, identity,
+    access_token, box_event, box_key_share, box_unread_total, crypto_action, identity,
     identity_notification,
 };
 use misakey_box::storage::migrations::Migrator;
@@ -85,6 +85,7 @@ on_both_databases!(
     tokens_are_introspected_from_the_table,
     migrations_are_idempotent,
     upgrading_from_published_marks_keeps_every_log_entry,
+    unread_counts_survive_the_read_marks_migration_both_ways,
     a_closed_pool_is_service_unavailable,
     thousands_of_fixtures_load_in_one_go,
 );
@@ -141,7 +142,7 @@ async fn row_counts(storage: &SeaOrmStorage) -> Vec<u64> {
             .count(db)
             .await
             .unwrap(),
-        box_unread_count::Entity::find().count(db).await.unwrap(),
+        box_unread_total::Entity::find().count(db).await.unwrap(),
     ]
 }
 
@@ -435,9 +436,9 @@ async fn a_join_whose_event_fails_after_the_membership_was_written_leaves_every_
                 joined_at: join.created_at,
             },
             Change::AddEvent(join),
-            Change::IncrementUnreadCount {
-                identity_id: creator,
+            Change::CountUnreadEvent {
                 box_id,
+                sender_id: joiner,
             },
         ],
         updates: contact.updates.clone(),
@@ -564,10 +565,18 @@ async fn everything_is_read_back_after_a_restart(db: &TestDatabase) {
         .await
         .unwrap();
     let unread = ChangeSet {
-        changes: vec![Change::IncrementUnreadCount {
-            identity_id: BOB_ID,
-            box_id: created.id,
-        }],
+        changes: vec![
+            Change::AddMember {
+                box_id: created.id,
+                identity_id: BOB_ID,
+                join_event_id: uuid::Uuid::from_u128(0x101),
+                joined_at: misakey_box_testkit::default_instant(),
+            },
+            Change::CountUnreadEvent {
+                box_id: created.id,
+                sender_id: ALICE_ID,
+            },
+        ],
         updates: Vec::new(),
         created_at: misakey_box_testkit::default_instant(),
     };
@@ -719,6 +728,54 @@ async fn upgrading_from_published_marks_keeps_every_log_entry(db: &TestDatabase)
     assert_eq!(
         next,
         vec![(sample_creator(1), 3), (sample_creator(1), 4), (BOB_ID, 2)]
+    );
+}
+
+/// The counts of a box's members read the same after going back to one count row per member
+/// (the schema before read marks) and up again, and go on growing from there.
+async fn unread_counts_survive_the_read_marks_migration_both_ways(db: &TestDatabase) {
+    use misakey_box::ports::BoxReads as _;
+    let contact = sample_contact(1, "bWFya3M");
+    db.save_contact(&contact).await.unwrap();
+    let box_id = contact.key_share.box_id;
+    let (creator, bob, carol) = (sample_creator(1), BOB_ID, ALICE_ID);
+    let event = |sender_id| Change::CountUnreadEvent { box_id, sender_id };
+    let join = |identity_id| Change::AddMember {
+        box_id,
+        identity_id,
+        join_event_id: uuid::Uuid::from_u128(0x101),
+        joined_at: misakey_box_testkit::default_instant(),
+    };
+    let commit = |changes| ChangeSet {
+        changes,
+        updates: Vec::new(),
+        created_at: misakey_box_testkit::default_instant(),
+    };
+    db.commit(&commit(vec![join(bob), join(carol)]))
+        .await
+        .unwrap();
+    db.commit(&commit(vec![event(creator), event(creator), event(bob)]))
+        .await
+        .unwrap();
+    async fn counts(storage: &SeaOrmStorage, box_id: uuid::Uuid, of: [uuid::Uuid; 3]) -> Vec<u64> {
+        let mut counts = Vec::new();
+        for identity in of {
+            counts.push(storage.unread_count(identity, box_id).await.unwrap());
+        }
+        counts
+    }
+    assert_eq!(counts(db, box_id, [creator, bob, carol]).await, [1, 2, 3]);
+
+    Migrator::down(db.connection(), Some(1)).await.unwrap();
+    let upgraded = db.reopen().await;
+    assert_eq!(
+        counts(&upgraded, box_id, [creator, bob, carol]).await,
+        [1, 2, 3]
+    );
+    upgraded.commit(&commit(vec![event(carol)])).await.unwrap();
+    assert_eq!(
+        counts(&upgraded, box_id, [creator, bob, carol]).await,
+        [2, 3, 3]
     );
 }
 

@@ -13,11 +13,26 @@ const BOX_ID: Uuid = Uuid::from_u128(0xb0c5);
 
 /// One more unread event for `identity_id` in `box_id`, as a box event would leave.
 async fn unread_event(bed: &TestBed, identity_id: Uuid, box_id: Uuid) {
-    let changes = ChangeSet {
-        changes: vec![Change::IncrementUnreadCount {
-            identity_id,
+    let mut changes = Vec::new();
+    let members = bed.store.members(box_id).await.unwrap();
+    if !members
+        .iter()
+        .any(|member| member.identity_id == identity_id)
+    {
+        changes.push(Change::AddMember {
             box_id,
-        }],
+            identity_id,
+            join_event_id: Uuid::from_u128(0x101),
+            joined_at: misakey_box_testkit::default_instant(),
+        });
+    }
+    // From an identity that is not a member: every member's count grows.
+    changes.push(Change::CountUnreadEvent {
+        box_id,
+        sender_id: Uuid::from_u128(0x5e4d),
+    });
+    let changes = ChangeSet {
+        changes,
         updates: Vec::new(),
         created_at: misakey_box_testkit::default_instant(),
     };

@@ -98,12 +98,24 @@ fn resets(store: &GatedStore) -> Vec<(Uuid, Uuid)> {
     resets
 }
 
+/// One more unread event for Alice in `box_id` (made a member first if she is not one).
 async fn unread(bed: &TestBed, box_id: Uuid) {
-    let changes = ChangeSet {
-        changes: vec![Change::IncrementUnreadCount {
-            identity_id: ALICE_ID,
+    let mut changes = Vec::new();
+    let members = bed.store.members(box_id).await.unwrap();
+    if !members.iter().any(|member| member.identity_id == ALICE_ID) {
+        changes.push(Change::AddMember {
             box_id,
-        }],
+            identity_id: ALICE_ID,
+            join_event_id: Uuid::from_u128(0x101),
+            joined_at: misakey_box_testkit::default_instant(),
+        });
+    }
+    changes.push(Change::CountUnreadEvent {
+        box_id,
+        sender_id: Uuid::from_u128(0x5e4d),
+    });
+    let changes = ChangeSet {
+        changes,
         updates: Vec::new(),
         created_at: misakey_box_testkit::default_instant(),
     };

@@ -310,23 +310,32 @@ pub async fn unknown_keys_read_as_empty<S: ContractStore + ?Sized>(store: &S) {
     );
 }
 
-/// Unread counts grow one by one per identity and box, a reset clears exactly one of them, and
-/// the changes of one set apply in order; an identity's boxes with unread events are the ones
-/// whose count is above zero.
-pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store: &S) {
-    let (alice, bob, box_a, box_b) = (
+/// Unread counts: a counted event grows the count of every member of its box but its sender,
+/// a reset clears exactly one, a member added starts at zero and one removed has none, and the
+/// changes of one set apply in order; an identity's boxes with unread events are the ones whose
+/// count is above zero.
+pub async fn unread_counts_grow_for_members_and_reset<S: ContractStore + ?Sized>(store: &S) {
+    let (alice, bob, carol, box_a, box_b) = (
         sample_id(1, 1),
         sample_id(1, 2),
+        sample_id(1, 5),
         sample_id(1, 3),
         sample_id(1, 4),
     );
-    let increment = |identity_id, box_id| Change::IncrementUnreadCount {
-        identity_id,
-        box_id,
-    };
+    let event = |box_id, sender_id| Change::CountUnreadEvent { box_id, sender_id };
     let reset = |identity_id, box_id| Change::ResetUnreadCount {
         identity_id,
         box_id,
+    };
+    let join = |box_id, identity_id| Change::AddMember {
+        box_id,
+        identity_id,
+        join_event_id: sample_id(2, 1),
+        joined_at: default_instant(),
+    };
+    let leave = |box_id, identity_id| Change::RemoveMember {
+        box_id,
+        identity_id,
     };
     let commit = |changes: Vec<Change>| async move {
         let set = ChangeSet {
@@ -340,10 +349,13 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
             "no updates, no positions"
         );
     };
+    // Alice, Bob, Carol (in that order) in box A and B; Bob not in B.
     let counts = || async {
         let mut counts = Vec::new();
-        for (identity, box_id) in [(alice, box_a), (alice, box_b), (bob, box_a), (bob, box_b)] {
-            counts.push(store.unread_count(identity, box_id).await.unwrap());
+        for identity in [alice, bob, carol] {
+            for box_id in [box_a, box_b] {
+                counts.push(store.unread_count(identity, box_id).await.unwrap());
+            }
         }
         counts
     };
@@ -352,10 +364,19 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
         boxes.sort();
         boxes
     };
-    commit(vec![increment(alice, box_a)]).await;
-    commit(vec![increment(alice, box_a), increment(alice, box_b)]).await;
-    commit(vec![increment(bob, box_a)]).await;
-    assert_eq!(counts().await, [2, 1, 1, 0]);
+    commit(vec![
+        join(box_a, alice),
+        join(box_a, bob),
+        join(box_a, carol),
+        join(box_b, alice),
+        join(box_b, carol),
+    ])
+    .await;
+    assert_eq!(counts().await, [0, 0, 0, 0, 0, 0]);
+    commit(vec![event(box_a, carol)]).await;
+    commit(vec![event(box_a, carol), event(box_b, carol)]).await;
+    commit(vec![event(box_a, alice)]).await;
+    assert_eq!(counts().await, [2, 1, 3, 0, 1, 0]);
     assert_eq!(
         unread_boxes(vec![alice, bob]).await,
         [(alice, box_a), (alice, box_b), (bob, box_a)]
@@ -363,27 +384,31 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
     assert_eq!(unread_boxes(vec![bob]).await, [(bob, box_a)]);
 
     commit(vec![reset(alice, box_a)]).await;
-    assert_eq!(counts().await, [0, 1, 1, 0]);
+    assert_eq!(counts().await, [0, 1, 3, 0, 1, 0]);
     assert_eq!(unread_boxes(vec![alice]).await, [(alice, box_b)]);
-    // Resetting twice, or a count never started, is harmless.
+    // Resetting twice, or the count of a non-member, is harmless.
     commit(vec![reset(alice, box_a), reset(bob, box_b)]).await;
-    assert_eq!(counts().await, [0, 1, 1, 0]);
-    // In order within one set: +1 +1, reset, +1 is 1; reset then +1 +1 on a count of 1 is 2.
+    assert_eq!(counts().await, [0, 1, 3, 0, 1, 0]);
+    // In order within one set: two events, Alice reads, one event, one of her own, two more:
+    // three for her; Bob reads before the last one: one for him.
     commit(vec![
-        increment(alice, box_a),
-        increment(alice, box_a),
+        event(box_a, carol),
+        event(box_a, carol),
         reset(alice, box_a),
-        increment(alice, box_a),
+        event(box_a, carol),
+        event(box_a, alice),
+        event(box_a, carol),
         reset(alice, box_b),
-        increment(alice, box_b),
-        increment(alice, box_b),
-        increment(bob, box_a),
+        event(box_b, carol),
+        event(box_b, carol),
+        reset(bob, box_a),
+        event(box_a, carol),
     ])
     .await;
-    assert_eq!(counts().await, [1, 2, 2, 0]);
+    assert_eq!(counts().await, [3, 2, 1, 0, 2, 0]);
     assert_eq!(
-        unread_boxes(vec![alice, bob]).await,
-        [(alice, box_a), (alice, box_b), (bob, box_a)]
+        unread_boxes(vec![alice, bob, carol]).await,
+        [(alice, box_a), (alice, box_b), (bob, box_a), (carol, box_a)]
     );
     // At most as many per identity as asked for.
     let mut one_each = store.unread_boxes(&[alice, bob], 1).await.unwrap();
@@ -392,6 +417,23 @@ pub async fn unread_counts_increment_and_reset<S: ContractStore + ?Sized>(store:
         one_each == [(alice, box_a), (bob, box_a)] || one_each == [(alice, box_b), (bob, box_a)],
         "{one_each:?}"
     );
+
+    // Bob joins B: nothing unread before him; then an event counts, and once he leaves he has
+    // no count; joining again starts at zero. A set that adds him before an event counts it.
+    commit(vec![join(box_b, bob)]).await;
+    assert_eq!(counts().await, [3, 2, 1, 0, 2, 0]);
+    commit(vec![event(box_b, carol)]).await;
+    assert_eq!(counts().await, [3, 3, 1, 1, 2, 0]);
+    commit(vec![leave(box_b, bob), event(box_b, carol)]).await;
+    assert_eq!(counts().await, [3, 4, 1, 0, 2, 0]);
+    assert_eq!(unread_boxes(vec![bob]).await, [(bob, box_a)]);
+    commit(vec![
+        join(box_b, bob),
+        event(box_b, carol),
+        event(box_b, bob),
+    ])
+    .await;
+    assert_eq!(counts().await, [3, 6, 1, 1, 2, 1]);
 }
 
 fn positions(updates: &[SequencedUpdate]) -> Vec<(Uuid, u64)> {
@@ -1040,18 +1082,33 @@ pub async fn members_join_once_and_boxes_read_back<S: ContractStore + ?Sized>(st
 }
 
 /// One change set reaching twelve thousand identities (a message to a very large box) commits
-/// whole: every recipient gets its next position and one more unread event.
+/// whole: every recipient gets its next position and every member but the sender one more
+/// unread event.
 pub async fn a_change_set_reaching_thousands_commits_whole<S: ContractStore + ?Sized>(store: &S) {
     let box_id = sample_id(1, 1);
     let recipients: Vec<Uuid> = (0..12_000u64).map(|k| sample_id(2, 100 + k)).collect();
+    for members in recipients.chunks(1_000) {
+        let joins = ChangeSet {
+            changes: members
+                .iter()
+                .map(|identity_id| Change::AddMember {
+                    box_id,
+                    identity_id: *identity_id,
+                    join_event_id: sample_id(1, 2),
+                    joined_at: default_instant(),
+                })
+                .collect(),
+            updates: Vec::new(),
+            created_at: default_instant(),
+        };
+        store.commit(&joins).await.unwrap();
+    }
+    let sender = recipients[0];
     let changes = ChangeSet {
-        changes: recipients
-            .iter()
-            .map(|identity_id| Change::IncrementUnreadCount {
-                identity_id: *identity_id,
-                box_id,
-            })
-            .collect(),
+        changes: vec![Change::CountUnreadEvent {
+            box_id,
+            sender_id: sender,
+        }],
         updates: recipients
             .iter()
             .map(|recipient| AddressedUpdate {
@@ -1068,7 +1125,8 @@ pub async fn a_change_set_reaching_thousands_commits_whole<S: ContractStore + ?S
     assert_eq!(sequenced.len(), recipients.len());
     assert!(sequenced.iter().all(|update| update.seq == 1));
     for recipient in [recipients[0], recipients[6_000], recipients[11_999]] {
-        assert_eq!(store.unread_count(recipient, box_id).await.unwrap(), 1);
+        let unread = u64::from(recipient != sender);
+        assert_eq!(store.unread_count(recipient, box_id).await.unwrap(), unread);
         assert_eq!(
             store.log_positions(recipient).await.unwrap(),
             LogPositions {
@@ -1562,7 +1620,7 @@ macro_rules! store_contract_tests {
             concurrent_duplicates_have_exactly_one_winner,
             reads_are_scoped,
             unknown_keys_read_as_empty,
-            unread_counts_increment_and_reset,
+            unread_counts_grow_for_members_and_reset,
             updates_get_consecutive_positions_per_identity,
             a_failed_contact_takes_no_position,
             concurrent_contacts_get_distinct_positions,

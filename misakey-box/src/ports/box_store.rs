@@ -36,14 +36,18 @@ pub enum Change {
     AddCryptoAction(CryptoAction),
     /// A notification for an identity.
     AddNotification(Notification),
-    /// One more unread event for an identity in a box.
-    IncrementUnreadCount {
-        /// The reader.
-        identity_id: Uuid,
+    /// One more unread event in a box for each of its members but the sender: the members at
+    /// this point of the change set (a member it adds before counts, one it removes does not).
+    /// A store keeps one total per box and one read mark per member, so an event costs the
+    /// same for two members as for a thousand.
+    CountUnreadEvent {
         /// The box.
         box_id: Uuid,
+        /// Whose event it is: its count does not grow.
+        sender_id: Uuid,
     },
-    /// The identity has read the box: its unread count goes back to zero.
+    /// The identity has read the box: its unread count goes back to zero. A member added to a
+    /// box starts at zero too, and an identity that is not a member has no count (always zero).
     ResetUnreadCount {
         /// The reader.
         identity_id: Uuid,

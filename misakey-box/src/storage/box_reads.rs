@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{box_event, box_key_share, box_member, box_unread_count};
+use super::entities::{box_event, box_key_share, box_member};
 use super::{SeaOrmStorage, corrupt, store_error};
 use crate::domain::{Event, EventType, KeyShare};
 use crate::error::StoreError;
@@ -136,11 +136,22 @@ impl BoxReads for SeaOrmStorage {
     }
 
     async fn unread_count(&self, identity_id: Uuid, box_id: Uuid) -> Result<u64, StoreError> {
-        let row = box_unread_count::Entity::find_by_id((identity_id, box_id))
-            .one(&self.db)
-            .await
-            .map_err(store_error)?;
-        Ok(row.map_or(0, |row| u64::try_from(row.count).unwrap_or(0)))
+        let backend = self.db.get_database_backend();
+        let sql = format!(
+            "SELECT COALESCE(t.events, 0) - m.read_mark AS unread FROM box_members AS m \
+             LEFT JOIN box_unread_totals AS t ON t.box_id = m.box_id \
+             WHERE m.box_id = {} AND m.identity_id = {}",
+            super::placeholder(backend, 1),
+            super::placeholder(backend, 2)
+        );
+        let rows =
+            super::query_written_out(&self.db, sql, [box_id.into(), identity_id.into()]).await?;
+        // Not a member: no count.
+        let Some(row) = rows.first() else {
+            return Ok(0);
+        };
+        let unread: i64 = row.try_get("", "unread").map_err(store_error)?;
+        Ok(u64::try_from(unread).unwrap_or(0))
     }
 
     async fn unread_boxes(
@@ -157,9 +168,11 @@ impl BoxReads for SeaOrmStorage {
             .collect();
         // At most `limit` per identity, however many boxes some identity has.
         let sql = format!(
-            "SELECT identity_id, box_id FROM (SELECT identity_id, box_id, \
-             ROW_NUMBER() OVER (PARTITION BY identity_id) AS listed FROM box_unread_counts \
-             WHERE count > 0 AND identity_id IN ({})) AS unread WHERE listed <= {}",
+            "SELECT identity_id, box_id FROM (SELECT m.identity_id, m.box_id, \
+             ROW_NUMBER() OVER (PARTITION BY m.identity_id) AS listed FROM box_members AS m \
+             JOIN box_unread_totals AS t ON t.box_id = m.box_id \
+             WHERE t.events > m.read_mark AND m.identity_id IN ({})) AS unread \
+             WHERE listed <= {}",
             identities.join(", "),
             super::placeholder(backend, identity_ids.len() + 1)
         );

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait,
@@ -14,9 +14,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{
-    box_event, box_key_share, box_member, box_unread_count, crypto_action, identity_notification,
-};
+use super::entities::{box_event, box_key_share, box_member, crypto_action, identity_notification};
 use super::{
     POSTGRES_STATEMENT_BYTES, SeaOrmStorage, corrupt, execute_written_out, placeholder_rows,
     postgres_wire_bytes, store_error, update_groups, update_log,
@@ -110,27 +108,28 @@ impl From<KeyShare> for box_key_share::Model {
     }
 }
 
-/// Rows per unread-count statement on SQLite: three bound values each, well within its limit
-/// (PostgreSQL's statements are kept within `POSTGRES_STATEMENT_BYTES` instead).
-const UNREAD_ROWS_PER_STATEMENT: usize = 5_000;
+/// Rows per statement growing read marks on SQLite: three bound values each, well within its
+/// limit (PostgreSQL's statements are kept within `POSTGRES_STATEMENT_BYTES` instead).
+const MARK_ROWS_PER_STATEMENT: usize = 5_000;
 
-/// Counts reset per statement on SQLite: two bound values each, in a condition whose size its
-/// parser handles quickly. A power of two: see the padding below.
-const RESETS_PER_STATEMENT: usize = 512;
+/// Marks set to their box's total per statement on SQLite: two bound values each, in a
+/// condition whose size its parser handles quickly. A power of two: see the padding below.
+const READS_PER_STATEMENT: usize = 512;
 
 /// The same on PostgreSQL, smaller: sqlx leaves Nagle's algorithm on, and a statement whose
 /// bound values (20 bytes a UUID) did not fit one write of the client's buffer waited for
 /// the server's delayed acknowledgement, about 40 ms a statement (measured: 44 ms per
 /// statement of 512 pairs in the server's log, 1 ms for the same prepared statement in psql).
-const RESETS_PER_POSTGRES_STATEMENT: usize = 128;
+const READS_PER_POSTGRES_STATEMENT: usize = 128;
 
-/// What a batch does to one unread count, its changes taken in order.
+/// What a batch does to one member's read mark, its changes taken in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UnreadEffect {
-    /// Grows it by this much.
+enum MarkEffect {
+    /// Its own events: the mark grows with the total, by this much.
     Add(i64),
-    /// Sets it to this (a reset, then increments).
-    Set(i64),
+    /// Read (a reset, or a join): the mark is the box's total after this many of the batch's
+    /// counted events of the box, plus the member's own events after the read.
+    ReadAfter(i64),
 }
 
 /// Writes every change of the sets inside `txn`, one statement per table; the key shares go
@@ -170,6 +169,8 @@ pub(super) async fn insert_changes(
                 identity_id: Set(*identity_id),
                 joined_at: Set(*joined_at),
                 join_event_id: Set(*join_event_id),
+                // Set to the box's total below (a join reads the box).
+                read_mark: Set(0),
             }),
             _ => None,
         })
@@ -327,134 +328,160 @@ async fn mark_invitation_used(
     Ok(())
 }
 
-/// Applies the unread-count changes, one statement per count they touch (in key order, so
-/// that concurrent batches lock rows in the same order).
+/// Applies the unread-count changes: a counted event grows its box's total (one row, however
+/// many members) and its sender's read mark; a reset or a join sets the member's mark to the
+/// total as it stood at that point of the batch. The totals are written first, so that a mark
+/// set from them can be expressed as "the total now, less the batch's events after the read".
 async fn write_unread_counts(
     txn: &DatabaseTransaction,
     changes: impl Iterator<Item = &Change>,
 ) -> Result<(), StoreError> {
-    let mut effects: BTreeMap<(Uuid, Uuid), UnreadEffect> = BTreeMap::new();
+    // Per box, the batch's counted events so far; per (box, member), what happens to its mark.
+    let mut counted: BTreeMap<Uuid, i64> = BTreeMap::new();
+    let mut marks: BTreeMap<(Uuid, Uuid), MarkEffect> = BTreeMap::new();
     for change in changes {
-        match change {
-            Change::IncrementUnreadCount {
-                identity_id,
-                box_id,
-            } => {
-                let effect = effects
-                    .entry((*identity_id, *box_id))
-                    .or_insert(UnreadEffect::Add(0));
-                *effect = match *effect {
-                    UnreadEffect::Add(n) => UnreadEffect::Add(n + 1),
-                    UnreadEffect::Set(n) => UnreadEffect::Set(n + 1),
-                };
+        let (box_id, identity_id, read) = match change {
+            Change::CountUnreadEvent { box_id, sender_id } => {
+                *counted.entry(*box_id).or_default() += 1;
+                (*box_id, *sender_id, false)
             }
             Change::ResetUnreadCount {
                 identity_id,
                 box_id,
-            } => {
-                effects.insert((*identity_id, *box_id), UnreadEffect::Set(0));
             }
-            _ => {}
-        }
-    }
-    // Growths in one statement (a message grows every other member's count), resets in one
-    // statement per chunk (a batch of acks resets many counts, most of them already zero: a
-    // count of zero is no row, so those delete nothing); other sets one by one.
-    let count = box_unread_count::Column::Count;
-    let mut growths = Vec::new();
-    let mut resets = Vec::new();
-    for ((identity_id, box_id), effect) in effects {
-        match effect {
-            UnreadEffect::Add(n) => growths.push((identity_id, box_id, n)),
-            UnreadEffect::Set(0) => resets.push((identity_id, box_id)),
-            UnreadEffect::Set(n) => {
-                box_unread_count::Entity::insert(box_unread_count::ActiveModel {
-                    identity_id: Set(identity_id),
-                    box_id: Set(box_id),
-                    count: Set(n),
-                })
-                .on_conflict(
-                    OnConflict::columns([
-                        box_unread_count::Column::IdentityId,
-                        box_unread_count::Column::BoxId,
-                    ])
-                    .value(count, Expr::value(n))
-                    .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await
-                .map_err(store_error)?;
-            }
-        }
+            | Change::AddMember {
+                box_id,
+                identity_id,
+                ..
+            } => (*box_id, *identity_id, true),
+            _ => continue,
+        };
+        let so_far = counted.get(&box_id).copied().unwrap_or(0);
+        let effect = marks
+            .entry((box_id, identity_id))
+            .or_insert(MarkEffect::Add(0));
+        *effect = match (*effect, read) {
+            (_, true) => MarkEffect::ReadAfter(so_far),
+            (MarkEffect::Add(n), false) => MarkEffect::Add(n + 1),
+            // Its own event after its read: one more event it has not to read.
+            (MarkEffect::ReadAfter(n), false) => MarkEffect::ReadAfter(n + 1),
+        };
     }
     let backend = txn.get_database_backend();
-    let per_statement = match backend {
-        DbBackend::Postgres => RESETS_PER_POSTGRES_STATEMENT,
-        _ => RESETS_PER_STATEMENT,
-    };
-    for chunk in resets.chunks(per_statement) {
-        // Padded to a power of two by repeating the last pair: ten statement texts in all, so
-        // that the prepared statements are reused instead of parsed for every batch of acks.
-        let padded = chunk.len().next_power_of_two();
-        let pairs = (0..padded).map(|i| chunk[i.min(chunk.len() - 1)]);
-        let values: Vec<sea_orm::Value> = pairs
-            .flat_map(|(identity_id, box_id)| [identity_id.into(), box_id.into()])
-            .collect();
-        execute_written_out(txn, reset_sql(backend, padded), values).await?;
-    }
-    let growths_per_statement = match backend {
+    let rows_per_statement = match backend {
         DbBackend::Postgres => {
             POSTGRES_STATEMENT_BYTES / (2 * postgres_wire_bytes(16) + postgres_wire_bytes(8))
         }
-        _ => UNREAD_ROWS_PER_STATEMENT,
+        _ => MARK_ROWS_PER_STATEMENT,
     };
-    for chunk in growths.chunks(growths_per_statement) {
+
+    let totals: Vec<(Uuid, i64)> = counted.iter().map(|(box_id, n)| (*box_id, *n)).collect();
+    for chunk in totals.chunks(rows_per_statement) {
         let values: Vec<sea_orm::Value> = chunk
             .iter()
-            .flat_map(|(identity_id, box_id, n)| {
-                [(*identity_id).into(), (*box_id).into(), (*n).into()]
+            .flat_map(|(box_id, n)| [(*box_id).into(), (*n).into()])
+            .collect();
+        execute_written_out(txn, grow_totals_sql(backend, chunk.len()), values).await?;
+    }
+
+    let mut growths = Vec::new();
+    // Reads grouped by how many of the batch's events of their box came after them (zero for
+    // a batch of acks alone), so that each statement subtracts one bound amount.
+    let mut reads: BTreeMap<i64, Vec<(Uuid, Uuid)>> = BTreeMap::new();
+    for ((box_id, identity_id), effect) in marks {
+        match effect {
+            MarkEffect::Add(n) => growths.push((box_id, identity_id, n)),
+            MarkEffect::ReadAfter(read) => {
+                let after = counted.get(&box_id).copied().unwrap_or(0) - read;
+                reads.entry(after).or_default().push((identity_id, box_id));
+            }
+        }
+    }
+    for chunk in growths.chunks(rows_per_statement) {
+        let values: Vec<sea_orm::Value> = chunk
+            .iter()
+            .flat_map(|(box_id, identity_id, n)| {
+                [(*box_id).into(), (*identity_id).into(), (*n).into()]
             })
             .collect();
-        execute_written_out(txn, grow_sql(backend, chunk.len()), values).await?;
+        execute_written_out(txn, grow_marks_sql(backend, chunk.len()), values).await?;
+    }
+    let per_statement = match backend {
+        DbBackend::Postgres => READS_PER_POSTGRES_STATEMENT,
+        _ => READS_PER_STATEMENT,
+    };
+    for (after, pairs) in reads {
+        for chunk in pairs.chunks(per_statement) {
+            // Padded to a power of two by repeating the last pair: ten statement texts in all,
+            // so that the prepared statements are reused instead of parsed for every batch of
+            // acks.
+            let padded = chunk.len().next_power_of_two();
+            let pairs = (0..padded).map(|i| chunk[i.min(chunk.len() - 1)]);
+            let values: Vec<sea_orm::Value> = std::iter::once(after.into())
+                .chain(pairs.flat_map(|(identity_id, box_id)| [identity_id.into(), box_id.into()]))
+                .collect();
+            execute_written_out(txn, read_sql(backend, padded), values).await?;
+        }
     }
     Ok(())
 }
 
-/// The statement growing `rows` unread counts by the amounts given, each row as (identity,
-/// box, amount), written out (see `placeholder_rows`): a message to a thousand members grows
-/// 999 counts.
-fn grow_sql(backend: DbBackend, rows: usize) -> String {
+/// The statement growing `rows` boxes' unread totals, each row as (box, amount).
+fn grow_totals_sql(backend: DbBackend, rows: usize) -> String {
     format!(
-        "INSERT INTO box_unread_counts (identity_id, box_id, count) VALUES {} \
-         ON CONFLICT (identity_id, box_id) \
-         DO UPDATE SET count = box_unread_counts.count + excluded.count",
-        placeholder_rows(backend, rows, 3)
+        "INSERT INTO box_unread_totals (box_id, events) VALUES {} \
+         ON CONFLICT (box_id) DO UPDATE SET events = box_unread_totals.events + excluded.events",
+        placeholder_rows(backend, rows, 2)
     )
 }
 
-/// The statement deleting `pairs` unread counts, each given as (identity, box), written out
+/// The statement growing `rows` members' read marks (their own events), each row as (box,
+/// member, amount). A former member has no row: nothing to grow.
+fn grow_marks_sql(backend: DbBackend, rows: usize) -> String {
+    let rows = placeholder_rows(backend, rows, 3);
+    match backend {
+        DbBackend::Postgres => format!(
+            "UPDATE box_members AS m SET read_mark = m.read_mark + g.amount \
+             FROM (VALUES {rows}) AS g (box_id, identity_id, amount) \
+             WHERE m.box_id = g.box_id::uuid AND m.identity_id = g.identity_id::uuid"
+        ),
+        // SQLite names a VALUES list's columns column1, column2...
+        _ => format!(
+            "UPDATE box_members SET read_mark = read_mark + g.column3 FROM (VALUES {rows}) AS g \
+             WHERE box_members.box_id = g.column1 AND box_members.identity_id = g.column2"
+        ),
+    }
+}
+
+/// The statement setting `pairs` members' read marks to their box's total less the first bound
+/// value (the batch's events after the read), each pair given as (member, box); written out
 /// rather than built with sea-query (its expression tree for a long condition cost more than
-/// the statement itself under a load of acks). PostgreSQL joins the pairs as a `VALUES`
-/// list (an `OR` of 512 conditions took it so long to plan that acks fell behind); SQLite,
-/// which plans the `OR` as one index lookup per pair, gets the `OR`.
-fn reset_sql(backend: DbBackend, pairs: usize) -> String {
+/// the statement itself under a load of acks). PostgreSQL joins the pairs as a `VALUES` list
+/// (an `OR` of 512 conditions took it so long to plan that acks fell behind); SQLite, which
+/// plans the `OR` as one index lookup per pair, gets the `OR`.
+fn read_sql(backend: DbBackend, pairs: usize) -> String {
+    const TOTAL: &str = "COALESCE((SELECT t.events FROM box_unread_totals AS t \
+                         WHERE t.box_id = box_members.box_id), 0)";
     let mut sql = String::new();
     match backend {
         DbBackend::Postgres => {
-            sql.push_str("DELETE FROM box_unread_counts AS u USING (VALUES ");
+            let _ = write!(
+                sql,
+                "UPDATE box_members SET read_mark = {TOTAL} - $1 FROM (VALUES "
+            );
             for i in 0..pairs {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let _ = write!(sql, "(${}::uuid, ${}::uuid)", 2 * i + 1, 2 * i + 2);
+                let _ = write!(sql, "(${}::uuid, ${}::uuid)", 2 * i + 2, 2 * i + 3);
             }
             sql.push_str(
                 ") AS r (identity_id, box_id) \
-                 WHERE u.identity_id = r.identity_id AND u.box_id = r.box_id",
+                 WHERE box_members.identity_id = r.identity_id AND box_members.box_id = r.box_id",
             );
         }
         _ => {
-            sql.push_str("DELETE FROM box_unread_counts WHERE ");
+            let _ = write!(sql, "UPDATE box_members SET read_mark = {TOTAL} - ? WHERE ");
             for i in 0..pairs {
                 if i > 0 {
                     sql.push_str(" OR ");

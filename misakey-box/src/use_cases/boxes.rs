@@ -156,15 +156,10 @@ impl BoxService {
 
         let mut changes: Vec<Change> = membership.into_iter().collect();
         changes.push(Change::AddEvent(event.clone()));
-        changes.extend(
-            members
-                .iter()
-                .filter(|member| member.identity_id != caller.identity_id)
-                .map(|member| Change::IncrementUnreadCount {
-                    identity_id: member.identity_id,
-                    box_id,
-                }),
-        );
+        changes.push(Change::CountUnreadEvent {
+            box_id,
+            sender_id: caller.identity_id,
+        });
         let updates = members
             .iter()
             .map(|member| AddressedUpdate {

@@ -10,6 +10,9 @@ pub struct Model {
     pub joined_at: DateTimeUtc,
     /// The `member.join` event (the `create` event for the creator).
     pub join_event_id: Uuid,
+    /// The box's unread total when the member last read it, plus its own events since: its
+    /// unread count is the total minus this.
+    pub read_mark: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,7 @@ pub mod access_token;
 pub mod box_event;
 pub mod box_key_share;
 pub mod box_member;
-pub mod box_unread_count;
+pub mod box_unread_total;
 pub mod crypto_action;
 pub mod group_update;
 pub mod identity;

@@ -9,6 +9,7 @@ mod m20261128_000003_publisher_checkpoints;
 mod m20261202_000004_box_members;
 mod m20261202_000005_shared_update_objects;
 mod m20261203_000006_update_groups;
+mod m20261203_000007_unread_marks;
 
 /// The migrations of the box tables, in order.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_box_members::Migration),
             Box::new(m20261202_000005_shared_update_objects::Migration),
             Box::new(m20261203_000006_update_groups::Migration),
+            Box::new(m20261203_000007_unread_marks::Migration),
         ]
     }
 }

@@ -1,13 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+/// How many of a box's events count as unread for its members (see `box_member::read_mark`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "box_unread_counts")]
+#[sea_orm(table_name = "box_unread_totals")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub identity_id: Uuid,
-    #[sea_orm(primary_key, auto_increment = false)]
     pub box_id: Uuid,
-    pub count: i64,
+    pub events: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
