@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::contacts::{Client, client};
-use crate::delivery::{latencies, open_listeners, percentile};
+use crate::delivery::{open_listeners, percentile};
 use crate::identities::{INVITATION_KEY, id};
 use crate::publisher::now_us;
 use crate::{median, require_loopback};
@@ -230,7 +230,21 @@ pub(crate) async fn fanout(options: FanoutOptions) -> Result<(), String> {
         post.await.map_err(|e| e.to_string())??;
     }
     let posting = started_at.elapsed().as_secs_f64();
-    let latencies = latencies(listeners).await?;
+    let mut latencies = Vec::new();
+    // Sockets that received fewer frames than messages were posted, and the fewest received.
+    let (mut short, mut fewest) = (0, total as usize);
+    for listener in listeners {
+        let received = listener.await.map_err(|e| e.to_string())??;
+        if received.len() < total as usize {
+            short += 1;
+            fewest = fewest.min(received.len());
+        }
+        latencies.extend(received);
+    }
+    latencies.sort_unstable();
+    if short > 0 {
+        println!("{short} sockets received fewer than {total} frames (the fewest: {fewest})");
+    }
     let expected = total as usize * options.members;
     println!(
         "posted {total} messages in {posting:.2} s; {} of {expected} frames delivered = {:.0} frames/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

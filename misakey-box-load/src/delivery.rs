@@ -81,11 +81,19 @@ pub(crate) async fn open_listeners(
             let mut latencies = Vec::new();
             let deadline = tokio::time::Instant::now() + listen_for;
             while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
-                if let Ok(Message::Text(text)) = message {
-                    let received = now_us();
-                    if let Some(sent) = sent_us(&text) {
-                        latencies.push(received.saturating_sub(sent));
+                match message {
+                    Ok(Message::Text(text)) => {
+                        let received = now_us();
+                        if let Some(sent) = sent_us(&text) {
+                            latencies.push(received.saturating_sub(sent));
+                        }
                     }
+                    // Said, so that frames missing from the count have a visible cause.
+                    Ok(Message::Close(frame)) => {
+                        eprintln!("socket {index} closed by the server: {frame:?}");
+                    }
+                    Err(error) => eprintln!("socket {index} failed: {error}"),
+                    Ok(_) => {}
                 }
             }
             Ok::<Vec<u64>, String>(latencies)
