@@ -198,6 +198,18 @@ async fn a_consumption_failing_midway_leaves_the_action_and_its_notification(db:
     );
 }
 
+/// Undoes the migrations after the first `kept` (counted from the start, so that a later
+/// migration does not change which schema a test goes back to).
+async fn migrate_down_to(db: &TestDatabase, kept: usize) {
+    let applied = Migrator::migrations().len();
+    Migrator::down(
+        db.connection(),
+        Some(u32::try_from(applied - kept).unwrap()),
+    )
+    .await
+    .unwrap();
+}
+
 async fn boxes_made_before_memberships_get_their_creator_as_member(db: &TestDatabase) {
     use misakey_box::ports::{BoxReads as _, Member};
     let contact = sample_contact(1, "bWVtYmVycw");
@@ -210,7 +222,7 @@ async fn boxes_made_before_memberships_get_their_creator_as_member(db: &TestData
     let box_id = contact.key_share.box_id;
     assert_eq!(db.members(box_id).await.unwrap(), vec![creator.clone()]);
     // Back to the schema without the members' table: the upgrade fills it from the boxes.
-    Migrator::down(db.connection(), Some(1)).await.unwrap();
+    migrate_down_to(db, 3).await;
     let upgraded = db.reopen().await;
     assert_eq!(upgraded.members(box_id).await.unwrap(), vec![creator]);
 }
@@ -706,7 +718,7 @@ async fn upgrading_from_published_marks_keeps_every_log_entry(db: &TestDatabase)
     let second = sample_contact_between(2, "dXBncmFkZTI", first.notification.identity_id, BOB_ID);
     saved.extend(db.save_contact(&second).await.unwrap());
     // Back to the schema of the second migration (per-entry published marks), then up again.
-    Migrator::down(db.connection(), Some(2)).await.unwrap();
+    migrate_down_to(db, 2).await;
 
     let upgraded = db.reopen().await;
     let mut read = Vec::new();
@@ -766,7 +778,8 @@ async fn unread_counts_survive_the_read_marks_migration_both_ways(db: &TestDatab
     }
     assert_eq!(counts(db, box_id, [creator, bob, carol]).await, [1, 2, 3]);
 
-    Migrator::down(db.connection(), Some(1)).await.unwrap();
+    // Back to the schema before read marks (one count row per member).
+    migrate_down_to(db, 6).await;
     let upgraded = db.reopen().await;
     assert_eq!(
         counts(&upgraded, box_id, [creator, bob, carol]).await,
