@@ -454,7 +454,8 @@ fn grow_marks_sql(backend: DbBackend, rows: usize) -> String {
 }
 
 /// The statement setting `pairs` members' read marks to their box's total less the first bound
-/// value (the batch's events after the read), each pair given as (member, box); written out
+/// value (the batch's events after the read), each pair given as (member, box), skipping the
+/// marks already there (most acks find nothing unread: no row written); written out
 /// rather than built with sea-query (its expression tree for a long condition cost more than
 /// the statement itself under a load of acks). PostgreSQL joins the pairs as a `VALUES` list
 /// (an `OR` of 512 conditions took it so long to plan that acks fell behind); SQLite, which
@@ -475,19 +476,30 @@ fn read_sql(backend: DbBackend, pairs: usize) -> String {
                 }
                 let _ = write!(sql, "(${}::uuid, ${}::uuid)", 2 * i + 2, 2 * i + 3);
             }
-            sql.push_str(
+            let _ = write!(
+                sql,
                 ") AS r (identity_id, box_id) \
-                 WHERE box_members.identity_id = r.identity_id AND box_members.box_id = r.box_id",
+                 WHERE box_members.identity_id = r.identity_id AND box_members.box_id = r.box_id \
+                 AND box_members.read_mark <> {TOTAL} - $1"
             );
         }
         _ => {
-            let _ = write!(sql, "UPDATE box_members SET read_mark = {TOTAL} - ? WHERE ");
+            let _ = write!(
+                sql,
+                "UPDATE box_members SET read_mark = {TOTAL} - ?1 WHERE ("
+            );
             for i in 0..pairs {
                 if i > 0 {
                     sql.push_str(" OR ");
                 }
-                sql.push_str("(identity_id = ? AND box_id = ?)");
+                let _ = write!(
+                    sql,
+                    "(identity_id = ?{} AND box_id = ?{})",
+                    2 * i + 2,
+                    2 * i + 3
+                );
             }
+            let _ = write!(sql, ") AND read_mark <> {TOTAL} - ?1");
         }
     }
     sql
