@@ -127,4 +127,37 @@ impl TestBed {
     pub fn request_to_bob(&self) -> ContactRequestBuilder {
         ContactRequestBuilder::new(&self.bob)
     }
+
+    /// One more unread event for `reader` in `box_id`, as a box event from someone else would
+    /// leave, written straight to the store (no update, no publish); `reader` is made a member
+    /// first if it is not one.
+    pub async fn unread_event(&self, reader: Uuid, box_id: Uuid) {
+        use misakey_box::ports::{BoxReads as _, BoxStore as _, Change, ChangeSet};
+        let mut changes = Vec::new();
+        let members = match self.store.members(box_id).await {
+            Ok(members) => members,
+            Err(error) => panic!("the in-memory store must read members: {error}"),
+        };
+        if !members.iter().any(|member| member.identity_id == reader) {
+            changes.push(Change::AddMember {
+                box_id,
+                identity_id: reader,
+                join_event_id: Uuid::from_u128(0x101),
+                joined_at: crate::default_instant(),
+            });
+        }
+        // From an identity that is not a member: every member's count grows.
+        changes.push(Change::CountUnreadEvent {
+            box_id,
+            sender_id: Uuid::from_u128(0x5e4d),
+        });
+        let changes = ChangeSet {
+            changes,
+            updates: Vec::new(),
+            created_at: crate::default_instant(),
+        };
+        if let Err(error) = self.store.commit(&changes).await {
+            panic!("the in-memory store must take an unread event: {error}");
+        }
+    }
 }

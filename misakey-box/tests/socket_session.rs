@@ -3,41 +3,13 @@
 use futures::{FutureExt as _, StreamExt as _};
 use misakey_box::InboundOutcome;
 use misakey_box::ports::BoxReads as _;
-use misakey_box::ports::{BoxStore as _, Change, ChangeSet, Subscription};
+use misakey_box::ports::Subscription;
 use misakey_box_testkit::TestBed;
 use misakey_box_testkit::builders::{ALICE_ID, BOB_ID};
 use serde_json::json;
 use uuid::Uuid;
 
 const BOX_ID: Uuid = Uuid::from_u128(0xb0c5);
-
-/// One more unread event for `identity_id` in `box_id`, as a box event would leave.
-async fn unread_event(bed: &TestBed, identity_id: Uuid, box_id: Uuid) {
-    let mut changes = Vec::new();
-    let members = bed.store.members(box_id).await.unwrap();
-    if !members
-        .iter()
-        .any(|member| member.identity_id == identity_id)
-    {
-        changes.push(Change::AddMember {
-            box_id,
-            identity_id,
-            join_event_id: Uuid::from_u128(0x101),
-            joined_at: misakey_box_testkit::default_instant(),
-        });
-    }
-    // From an identity that is not a member: every member's count grows.
-    changes.push(Change::CountUnreadEvent {
-        box_id,
-        sender_id: Uuid::from_u128(0x5e4d),
-    });
-    let changes = ChangeSet {
-        changes,
-        updates: Vec::new(),
-        created_at: misakey_box_testkit::default_instant(),
-    };
-    bed.store.commit(&changes).await.unwrap();
-}
 
 fn ack(sender: Uuid, box_id: Uuid) -> String {
     json!({"type": "ack", "object": {"sender_id": sender, "box_id": box_id}}).to_string()
@@ -58,8 +30,8 @@ async fn an_own_ack_resets_the_count_and_reaches_every_socket_of_the_identity() 
     let bed = TestBed::new();
     let alice = bed.alice_caller().await;
     // Unread before the sockets open (an event after would reach them, through their loop).
-    unread_event(&bed, ALICE_ID, BOX_ID).await;
-    unread_event(&bed, BOB_ID, BOX_ID).await;
+    bed.unread_event(ALICE_ID, BOX_ID).await;
+    bed.unread_event(BOB_ID, BOX_ID).await;
     let session = bed.service.socket_session(&alice);
     let (mut first, mut second) = (
         session.subscribe().await.unwrap().updates,
@@ -89,7 +61,7 @@ async fn a_foreign_ack_is_dropped_and_reaches_nobody() {
     let session = bed.service.socket_session(&bed.alice_caller().await);
     let mut alice_socket = session.subscribe().await.unwrap().updates;
     let mut bob_socket = bed.service.ports().bus.subscribe(BOB_ID).await.unwrap();
-    unread_event(&bed, BOB_ID, BOX_ID).await;
+    bed.unread_event(BOB_ID, BOX_ID).await;
 
     let outcome = session.handle_text(&ack(BOB_ID, BOX_ID)).await;
     assert!(

@@ -98,37 +98,13 @@ fn resets(store: &GatedStore) -> Vec<(Uuid, Uuid)> {
     resets
 }
 
-/// One more unread event for Alice in `box_id` (made a member first if she is not one).
-async fn unread(bed: &TestBed, box_id: Uuid) {
-    let mut changes = Vec::new();
-    let members = bed.store.members(box_id).await.unwrap();
-    if !members.iter().any(|member| member.identity_id == ALICE_ID) {
-        changes.push(Change::AddMember {
-            box_id,
-            identity_id: ALICE_ID,
-            join_event_id: Uuid::from_u128(0x101),
-            joined_at: misakey_box_testkit::default_instant(),
-        });
-    }
-    changes.push(Change::CountUnreadEvent {
-        box_id,
-        sender_id: Uuid::from_u128(0x5e4d),
-    });
-    let changes = ChangeSet {
-        changes,
-        updates: Vec::new(),
-        created_at: misakey_box_testkit::default_instant(),
-    };
-    bed.store.commit(&changes).await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_waiting_together_are_written_together_once_each_and_echoed_only_after() {
     let bed = TestBed::new();
     let (service, store) = gated(&bed);
     let (box_a, box_b) = (Uuid::from_u128(0xa), Uuid::from_u128(0xb));
-    unread(&bed, box_a).await;
-    unread(&bed, box_b).await;
+    bed.unread_event(ALICE_ID, box_a).await;
+    bed.unread_event(ALICE_ID, box_b).await;
     let session = Arc::new(service.socket_session(&bed.alice_caller().await));
     let mut socket = service.ports().bus.subscribe(ALICE_ID).await.unwrap();
 
@@ -229,7 +205,7 @@ async fn the_reset_of_an_ack_whose_socket_closed_is_written_all_the_same() {
     let bed = TestBed::new();
     let (service, store) = gated(&bed);
     let box_id = Uuid::from_u128(0xd);
-    unread(&bed, box_id).await;
+    bed.unread_event(ALICE_ID, box_id).await;
     let session = Arc::new(service.socket_session(&bed.alice_caller().await));
     let held = store.gate.write().await;
     let ack = tokio::spawn({
@@ -307,7 +283,7 @@ async fn an_ack_for_a_box_without_unread_events_writes_nothing_and_is_echoed_at_
     let bed = TestBed::new();
     let (service, store) = gated(&bed);
     let (unread_box, read_box) = (Uuid::from_u128(0x1a), Uuid::from_u128(0x1b));
-    unread(&bed, unread_box).await;
+    bed.unread_event(ALICE_ID, unread_box).await;
     let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
 
     // Writes are held: the ack of a box with nothing unread is echoed all the same.
@@ -352,7 +328,7 @@ async fn an_event_reaching_the_socket_makes_the_next_ack_of_its_box_write() {
     assert_eq!(next_json(&mut server).await, echo(box_id));
     assert_eq!(resets(&store), Vec::<(Uuid, Uuid)>::new());
 
-    unread(&bed, box_id).await;
+    bed.unread_event(ALICE_ID, box_id).await;
     let event = event_reaches_alice(&service, box_id, 1).await;
     assert_eq!(next_json(&mut server).await, event);
     client.send(ClientFrame::Text(ack(box_id))).await.unwrap();
@@ -368,7 +344,7 @@ async fn an_event_arriving_while_its_boxs_reset_is_written_keeps_the_next_ack_wr
     let bed = TestBed::new();
     let (service, store) = gated(&bed);
     let box_id = Uuid::from_u128(0x3a);
-    unread(&bed, box_id).await;
+    bed.unread_event(ALICE_ID, box_id).await;
     let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
 
     let held = store.gate.write().await;
@@ -399,7 +375,7 @@ async fn a_socket_goes_on_delivering_while_its_acks_reset_is_written() {
     let (service, store) = gated(&bed);
     let box_id = Uuid::from_u128(0xe);
     // An unread count, so that the ack has a reset to write.
-    unread(&bed, box_id).await;
+    bed.unread_event(ALICE_ID, box_id).await;
     let (mut client, mut server, driver) = driven_socket(&bed, &service).await;
 
     let held = store.gate.write().await;
