@@ -339,8 +339,15 @@ async fn write_unread_counts(
     // Per box, the batch's counted events so far; per (box, member), what happens to its mark.
     let mut counted: BTreeMap<Uuid, i64> = BTreeMap::new();
     let mut marks: BTreeMap<(Uuid, Uuid), MarkEffect> = BTreeMap::new();
+    // Boxes the batch creates: their total was zero, so a read there is a growth from the
+    // inserted mark of zero (a contact then writes no mark at all).
+    let mut created: std::collections::BTreeSet<Uuid> = std::collections::BTreeSet::new();
     for change in changes {
         let (box_id, identity_id, read) = match change {
+            Change::AddEvent(event) if event.kind == EventType::Create => {
+                created.insert(event.box_id);
+                continue;
+            }
             Change::CountUnreadEvent { box_id, sender_id } => {
                 *counted.entry(*box_id).or_default() += 1;
                 (*box_id, *sender_id, false)
@@ -390,7 +397,13 @@ async fn write_unread_counts(
     let mut reads: BTreeMap<i64, Vec<(Uuid, Uuid)>> = BTreeMap::new();
     for ((box_id, identity_id), effect) in marks {
         match effect {
+            MarkEffect::Add(0) => {}
             MarkEffect::Add(n) => growths.push((box_id, identity_id, n)),
+            MarkEffect::ReadAfter(read) if created.contains(&box_id) => {
+                if read > 0 {
+                    growths.push((box_id, identity_id, read));
+                }
+            }
             MarkEffect::ReadAfter(read) => {
                 let after = counted.get(&box_id).copied().unwrap_or(0) - read;
                 reads.entry(after).or_default().push((identity_id, box_id));
