@@ -468,6 +468,118 @@ async fn a_join_whose_event_fails_after_the_membership_was_written_leaves_every_
     assert_eq!(after, before);
 }
 
+/// Two PostgreSQL transactions that each wait for a row the other holds (another instance's
+/// batch, a prune): PostgreSQL gives one of them up. A batch of the store given up that way is
+/// written again, whole, once the other is done; its callers never see the conflict. The
+/// other transaction here is a second connection, whose deadlock check is set to come after
+/// the store's, so that the store's batch is the one given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_given_up_in_a_deadlock_is_written_again() {
+    use misakey_box::ports::BoxReads as _;
+    use misakey_box::storage::sea_orm::{
+        ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _,
+    };
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let contact = sample_contact(1, "ZGVhZGxvY2s");
+    db.save_contact(&contact).await.unwrap();
+    let box_id = contact.key_share.box_id;
+    let (creator, bob, carol) = (sample_creator(1), BOB_ID, ALICE_ID);
+    let commit = |changes| ChangeSet {
+        changes,
+        updates: Vec::new(),
+        created_at: misakey_box_testkit::default_instant(),
+    };
+    let join = |identity_id| Change::AddMember {
+        box_id,
+        identity_id,
+        join_event_id: uuid::Uuid::from_u128(0x102),
+        joined_at: misakey_box_testkit::default_instant(),
+    };
+    let event = Change::CountUnreadEvent {
+        box_id,
+        sender_id: creator,
+    };
+    db.commit(&commit(vec![join(bob), join(carol), event.clone()]))
+        .await
+        .unwrap();
+
+    let other = db.reopen().await;
+    let sql = |text: String| Statement::from_string(DbBackend::Postgres, text);
+    let holder = other.connection().begin().await.unwrap();
+    holder
+        .execute_unprepared("SET LOCAL deadlock_timeout = '60s'")
+        .await
+        .unwrap();
+    let holder_pid: i32 = holder
+        .query_one_raw(sql("SELECT pg_backend_pid() AS pid".to_owned()))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "pid")
+        .unwrap();
+    // Bob's membership row, which the batch below updates to reset his count.
+    holder
+        .execute_unprepared(&format!(
+            "SELECT 1 FROM box_members WHERE box_id = '{box_id}' AND identity_id = '{bob}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+
+    // Two more events (the box's total, taken first), then Bob's read (his row): it waits.
+    let storage = db.reopen().await;
+    let batch = tokio::spawn(async move {
+        storage
+            .commit(&commit(vec![
+                event.clone(),
+                event,
+                Change::ResetUnreadCount {
+                    identity_id: bob,
+                    box_id,
+                },
+            ]))
+            .await
+    });
+    let mut waited = 0;
+    loop {
+        let blocked: i64 = other
+            .connection()
+            .query_one_raw(sql(format!(
+                "SELECT count(*) AS blocked FROM pg_stat_activity \
+                 WHERE {holder_pid} = ANY(pg_blocking_pids(pid))"
+            )))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "blocked")
+            .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 200, "the batch never waited for Bob's row");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Now the holder waits for the box's total, which the batch holds: a deadlock. This
+    // returns only once the batch was given up (it cannot commit without Bob's row).
+    holder
+        .execute_unprepared(&format!(
+            "SELECT 1 FROM box_unread_totals WHERE box_id = '{box_id}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    holder.commit().await.unwrap();
+
+    let written = batch.await.unwrap();
+    assert!(written.is_ok(), "{written:?}");
+    let mut counts = Vec::new();
+    for identity in [creator, bob, carol] {
+        counts.push(db.unread_count(identity, box_id).await.unwrap());
+    }
+    assert_eq!(counts, [0, 0, 3]);
+}
+
 /// Contacts arriving together are written together; a duplicate among them is refused alone
 /// and every other one is saved, with its own positions.
 async fn a_duplicate_among_concurrent_contacts_fails_alone(db: &TestDatabase) {

@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 use super::box_store::insert_changes;
-use super::{SeaOrmStorage, store_error};
+use super::{SeaOrmStorage, is_transient_conflict, store_error};
 use crate::domain::SequencedUpdate;
 use crate::error::StoreError;
 use crate::ports::ChangeSet;
@@ -28,6 +28,11 @@ use crate::ports::ChangeSet;
 /// 46 and 68 ms against 1.16 and 1.55 s. (Four had been faster for contacts before the log
 /// appends were split into statements of one segment.)
 pub(super) const POSTGRES_WRITERS: usize = 1;
+
+/// Times a batch is written in all when PostgreSQL gives it up for another transaction (a
+/// deadlock's victim): another instance's batch, or a prune, taking the same rows in another
+/// order. Written again at once, it waits for the other's locks instead.
+const ATTEMPTS_ON_CONFLICT: usize = 3;
 
 /// At most this many change sets per transaction.
 const MAX_BATCH: usize = 64;
@@ -111,7 +116,7 @@ impl SeaOrmStorage {
 
     async fn write_batch(&self, batch: Vec<(ChangeSet, oneshot::Sender<Answer>)>) {
         let sets: Vec<&ChangeSet> = batch.iter().map(|(changes, _)| changes).collect();
-        match self.commit_in_one_transaction(&sets).await {
+        match self.commit_retrying_conflicts(&sets).await {
             Ok(answers) => {
                 for ((_, answer), sequenced) in batch.into_iter().zip(answers) {
                     let _ = answer.send(Ok(sequenced));
@@ -124,7 +129,7 @@ impl SeaOrmStorage {
                 // fault (a duplicate key share or member, a row gone) fail.
                 for (changes, answer) in batch {
                     let alone = self
-                        .commit_in_one_transaction(&[&changes])
+                        .commit_retrying_conflicts(&[&changes])
                         .await
                         .map(|mut answers| answers.pop().unwrap_or_default());
                     let _ = answer.send(alone);
@@ -149,6 +154,24 @@ impl SeaOrmStorage {
                 for (_, answer) in batch {
                     let _ = answer.send(Err(error.clone()));
                 }
+            }
+        }
+    }
+
+    /// [`Self::commit_in_one_transaction`], written again when PostgreSQL chose it as a
+    /// deadlock's victim (see [`ATTEMPTS_ON_CONFLICT`]).
+    async fn commit_retrying_conflicts(
+        &self,
+        sets: &[&ChangeSet],
+    ) -> Result<Vec<Vec<SequencedUpdate>>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.commit_in_one_transaction(sets).await {
+                Err(error) if attempt < ATTEMPTS_ON_CONFLICT && is_transient_conflict(&error) => {
+                    tracing::warn!(%error, attempt, change_sets = sets.len(), "batch given up for another transaction; writing it again");
+                    attempt += 1;
+                }
+                written => return written,
             }
         }
     }

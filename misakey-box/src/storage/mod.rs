@@ -214,6 +214,23 @@ pub(crate) fn store_error(error: DbErr) -> StoreError {
     }
 }
 
+/// Whether `error` is PostgreSQL giving up one transaction for another's sake: chosen as a
+/// deadlock's victim (40P01) or refused by serialization (40001). Nothing of it was written,
+/// and the same transaction written again succeeds once the other one is done.
+pub(crate) fn is_transient_conflict(error: &StoreError) -> bool {
+    let StoreError::Backend(cause) = error else {
+        return false;
+    };
+    let Some(
+        DbErr::Exec(RuntimeErr::SqlxError(cause)) | DbErr::Query(RuntimeErr::SqlxError(cause)),
+    ) = cause.downcast_ref::<DbErr>()
+    else {
+        return false;
+    };
+    matches!(&**cause, sea_orm::sqlx::Error::Database(database)
+        if database.code().is_some_and(|code| code == "40P01" || code == "40001"))
+}
+
 fn is_connection_failure(error: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
     match error {
