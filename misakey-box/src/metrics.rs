@@ -18,6 +18,7 @@
 //! | `outbox_relayed_total` | counter | | updates republished by the relay |
 //! | `outbox_unpublished_age_seconds` | gauge | | age of the oldest update this instance may not have published |
 //! | `bus_publish_failures_total` | counter | | frames whose live publish failed (kept for the relay when durable) |
+//! | `store_batch_retries_total` | counter | | batches of change sets written again after PostgreSQL gave them up for another transaction (a deadlock) |
 //! | `introspections_total` | counter | `result` (`active`, `inactive`, `failed`) | requests to the authorization server |
 //! | `introspection_cache_total` | counter | `result` (`hit`, `miss`) | token lookups answered by the cache or not |
 //! | `token_rechecks_total` | counter | `result` (`active`, `revoked`, `unknown`) | re-checks of open sockets' tokens |
@@ -158,6 +159,12 @@ pub(crate) fn unpublished_age(age: Duration) {
 pub(crate) fn bus_publish_failed(frames: usize) {
     counter!("misakey_box_bus_publish_failures_total")
         .increment(u64::try_from(frames).unwrap_or(u64::MAX));
+}
+
+/// A batch of change sets is written again: PostgreSQL gave it up for another transaction.
+#[cfg(feature = "sea-orm")]
+pub(crate) fn store_batch_retried() {
+    counter!("misakey_box_store_batch_retries_total").increment(1);
 }
 
 /// An introspection request ended with `result`.

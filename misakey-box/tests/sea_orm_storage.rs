@@ -472,9 +472,11 @@ async fn a_join_whose_event_fails_after_the_membership_was_written_leaves_every_
 /// batch, a prune): PostgreSQL gives one of them up. A batch of the store given up that way is
 /// written again, whole, once the other is done; its callers never see the conflict. The
 /// other transaction here is a second connection, whose deadlock check is set to come after
-/// the store's, so that the store's batch is the one given up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// the store's, so that the store's batch is the one given up. On one thread, so that the
+/// metrics recorder of the test's thread sees the batch writer's task.
+#[tokio::test]
 async fn a_batch_given_up_in_a_deadlock_is_written_again() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use misakey_box::ports::BoxReads as _;
     use misakey_box::storage::sea_orm::{
         ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _,
@@ -482,6 +484,9 @@ async fn a_batch_given_up_in_a_deadlock_is_written_again() {
     let Some(db) = TestDatabase::postgres().await else {
         return;
     };
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
     let contact = sample_contact(1, "ZGVhZGxvY2s");
     db.save_contact(&contact).await.unwrap();
     let box_id = contact.key_share.box_id;
@@ -578,6 +583,20 @@ async fn a_batch_given_up_in_a_deadlock_is_written_again() {
         counts.push(db.unread_count(identity, box_id).await.unwrap());
     }
     assert_eq!(counts, [0, 0, 3]);
+    let retries: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "misakey_box_store_batch_retries_total")
+        .map(|(key, _, _, value)| (key.key().name().to_owned(), value))
+        .collect();
+    assert_eq!(
+        retries,
+        [(
+            "misakey_box_store_batch_retries_total".to_owned(),
+            DebugValue::Counter(1)
+        )]
+    );
 }
 
 /// Contacts arriving together are written together; a duplicate among them is refused alone

@@ -169,6 +169,7 @@ impl SeaOrmStorage {
             match self.commit_in_one_transaction(sets).await {
                 Err(error) if attempt < ATTEMPTS_ON_CONFLICT && is_transient_conflict(&error) => {
                     tracing::warn!(%error, attempt, change_sets = sets.len(), "batch given up for another transaction; writing it again");
+                    crate::metrics::store_batch_retried();
                     attempt += 1;
                 }
                 written => return written,
