@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::contacts::{Client, client};
-use crate::delivery::{open_listeners, percentile};
+use crate::delivery::{latencies, open_listeners, percentile};
 use crate::identities::{INVITATION_KEY, id};
 use crate::publisher::now_us;
 use crate::{median, require_loopback};
@@ -230,18 +230,10 @@ pub(crate) async fn fanout(options: FanoutOptions) -> Result<(), String> {
         post.await.map_err(|e| e.to_string())??;
     }
     let posting = started_at.elapsed().as_secs_f64();
-    let mut latencies = Vec::new();
+    let (latencies, received) = latencies(listeners).await?;
     // Sockets that received fewer frames than messages were posted, and the fewest received.
-    let (mut short, mut fewest) = (0, total as usize);
-    for listener in listeners {
-        let received = listener.await.map_err(|e| e.to_string())??;
-        if received.len() < total as usize {
-            short += 1;
-            fewest = fewest.min(received.len());
-        }
-        latencies.extend(received);
-    }
-    latencies.sort_unstable();
+    let short = received.iter().filter(|&&n| n < total as usize).count();
+    let fewest = received.iter().copied().min().unwrap_or(0);
     if short > 0 {
         println!("{short} sockets received fewer than {total} frames (the fewest: {fewest})");
     }

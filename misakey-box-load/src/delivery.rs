@@ -108,14 +108,17 @@ pub(crate) async fn open_listeners(
     Ok((start, tasks))
 }
 
-/// Every listener's latencies, sorted.
-pub(crate) async fn latencies(listeners: Listeners) -> Result<Vec<u64>, String> {
+/// Every listener's latencies, sorted, and how many frames each listener received.
+pub(crate) async fn latencies(listeners: Listeners) -> Result<(Vec<u64>, Vec<usize>), String> {
     let mut latencies = Vec::new();
+    let mut received = Vec::with_capacity(listeners.len());
     for listener in listeners {
-        latencies.extend(listener.await.map_err(|e| e.to_string())??);
+        let socket = listener.await.map_err(|e| e.to_string())??;
+        received.push(socket.len());
+        latencies.extend(socket);
     }
     latencies.sort_unstable();
-    Ok(latencies)
+    Ok((latencies, received))
 }
 
 pub(crate) async fn run(options: Options) -> Result<(), String> {
@@ -147,7 +150,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let latencies = latencies(listeners).await?;
+    let (latencies, _) = latencies(listeners).await?;
     let published = answer["published"].as_u64().unwrap_or(0);
     let publish_seconds = answer["seconds"].as_f64().unwrap_or(options.seconds as f64);
     println!(

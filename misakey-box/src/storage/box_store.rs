@@ -1,7 +1,7 @@
 //! The box store on sea-orm: committing change sets (in batches, see `change_batches`), the
 //! update logs and the publishers' registry, and the conversions of its rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
@@ -341,7 +341,7 @@ async fn write_unread_counts(
     let mut marks: BTreeMap<(Uuid, Uuid), MarkEffect> = BTreeMap::new();
     // Boxes the batch creates: their total was zero, so a read there is a growth from the
     // inserted mark of zero (a contact then writes no mark at all).
-    let mut created: std::collections::BTreeSet<Uuid> = std::collections::BTreeSet::new();
+    let mut created: BTreeSet<Uuid> = BTreeSet::new();
     for change in changes {
         let (box_id, identity_id, read) = match change {
             Change::AddEvent(event) if event.kind == EventType::Create => {
